@@ -1,0 +1,3 @@
+from barcheck.cli import run
+
+run()

@@ -1,0 +1,62 @@
+"""What a policy is: one kernel behaviour, written once against `Ops`.
+
+A policy is a class whose methods are the rules of that behaviour.  A variant
+(a later kernel, a proposal, a user's patch, a deliberately broken mutant)
+derives from another policy and overrides one rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from model.ops import Flag, Ops, Word
+from model.pci import Bar
+from model.ranges import Range
+from model.resource_tree import Child
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """What vfio-pci sees when it decides whether one BAR may be mmapped."""
+
+    page_bytes: Word
+    bar: Bar
+    parent: Range
+    """The BAR's parent resource (res->parent): a bridge or host-bridge window."""
+    children: tuple[Child, ...]
+    """The parent's other direct children at the time of the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    mmappable: Flag
+    """bar_mmap_supported[index] after the probe."""
+    dummy_held: Flag
+    """A "vfio sub-page reserved" resource was requested successfully and is held."""
+    dummy: Range
+    """The range of that dummy resource (meaningful only when held)."""
+
+
+class Policy:
+    """Base class of all policies.  Subclasses set the class attributes."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    kernel_ref: ClassVar[str] = ""
+    """File, function and commit of the kernel code the policy models."""
+
+    def probe(self, ops: Ops, req: ProbeRequest) -> ProbeOutcome:
+        """Decide mmappability of one BAR when the device is enabled."""
+        raise NotImplementedError
+
+    def query(self, ops: Ops, req: ProbeRequest, first: ProbeOutcome) -> Flag:
+        """Ask again, later, whether the BAR may be mmapped.  Default: the cached answer."""
+        return first.mmappable
+
+    def mmap_window(self, ops: Ops, bar: Bar, page_bytes: Word) -> Range:
+        """The physical bytes the largest permitted mmap of the BAR reaches."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<policy {self.name}>"

@@ -1,0 +1,7 @@
+"""What must hold: the property registry.  Imports `model`, never the checker or z3."""
+
+from properties import core as _core  # noqa: F401  (registers the properties)
+from properties.registry import REGISTRY, Evaluation, Property, UnknownProperty, get_property
+from properties.situation import ASSUMPTION_TEXT
+
+__all__ = ["ASSUMPTION_TEXT", "REGISTRY", "Evaluation", "Property", "UnknownProperty", "get_property"]
