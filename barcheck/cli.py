@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -51,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _non_negative(text: str) -> int:
     try:
-        value = int(text, 0)
+        value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return value
@@ -62,7 +63,7 @@ def _non_negative(text: str) -> int:
 def _positive(text: str) -> int:
     value = _non_negative(text)
     if value == 0:
-        raise argparse.ArgumentTypeError("must be positive")
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
     return value
 
 
@@ -101,10 +102,20 @@ def exit_code_for(results: list[Result]) -> int:
     return EXIT_PROVED
 
 
+def check_out_dir(directory: Path) -> None:
+    """Reject an unusable --out before any solving starts."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise UsageError(f"--out {str(directory)!r}: {str(candidate)!r} exists and is not a directory")
+            if not os.access(candidate, os.W_OK):
+                raise UsageError(f"--out {str(directory)!r}: {str(candidate)!r} is not writable")
+            return
+
+
 def write_atomically(directory: Path, filename: str, text: str) -> Path:
     """Write via a temporary file and rename, so no half-written report is ever left."""
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"--out {str(directory)!r}: exists and is not a directory")
+    check_out_dir(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix=f".{filename}.", dir=directory)
@@ -132,6 +143,8 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     policies = _select_policies(args.policy)
     props = _select_properties(args.property)
     pages = _select_pages(args.page_size)
+    if args.out:
+        check_out_dir(Path(args.out))
     settings = Settings(seed=args.seed, rlimit=args.rlimit)
     results = [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
@@ -150,8 +163,11 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     try:
-        args = build_parser().parse_args(list(argv))
+        with contextlib.redirect_stdout(stdout):
+            args = build_parser().parse_args(list(argv))
         return _list(stdout) if args.command == "list" else _prove(args, stdout)
+    except SystemExit as done:
+        return int(done.code or 0)
     except UsageError as err:
         stderr.write(f"barcheck: error: {err}\n")
         return EXIT_USAGE

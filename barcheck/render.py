@@ -23,11 +23,18 @@ def _range(start: int, end: int) -> dict[str, str]:
     return {"start": hex(start), "end": hex(end), "size": hex(end - start + 1)}
 
 
+def _dummy(facts: dict[str, Any]) -> dict[str, Any]:
+    """The dummy's range is shown only when it is held; otherwise it does not exist."""
+    if not facts["dummy_held"]:
+        return {"held": False}
+    return {"held": True, **_range(facts["dummy_start"], facts["dummy_end"])}
+
+
 def counterexample_doc(cex: Counterexample) -> dict[str, Any]:
     sc, facts = cex.scenario, cex.facts
     bar_end = sc.bar_start + sc.bar_size - 1
     outcome: dict[str, Any] = {"mmappable": facts["mmappable"]}
-    outcome["dummy"] = {"held": facts["dummy_held"], **_range(facts["dummy_start"], facts["dummy_end"])}
+    outcome["dummy"] = _dummy(facts)
     outcome["window"] = _range(facts["window_start"], facts["window_end"])
     if "asked_again" in facts:
         outcome["asked_again"] = facts["asked_again"]
@@ -92,7 +99,7 @@ def _cex_lines(cex: Counterexample) -> list[str]:
         f"{' prefetchable' if bar['prefetchable'] else ''}",
         f"parent   [{parent['start']}-{parent['end']}]",
         f"foreign  [{foreign['start']}-{foreign['end']}] {foreign['relation']}, {foreign['shape']}",
-        f"dummy    [{dummy['start']}-{dummy['end']}] {'held' if dummy['held'] else 'not held'}",
+        f"dummy    [{dummy['start']}-{dummy['end']}] held" if dummy["held"] else "dummy    none held",
         f"window   [{out['window']['start']}-{out['window']['end']}] mmappable={out['mmappable']}",
     ]
     if "asked_again" in out:

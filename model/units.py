@@ -14,7 +14,7 @@ MAX_PAGE_BYTES = 1 * GIB
 PRESET_PAGE_SIZES = (4 * KIB, 16 * KIB, 64 * KIB)
 
 _SUFFIX_BYTES = {"": 1, "K": KIB, "M": MIB, "G": GIB}
-_SIZE_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)([KMG]?)(?:i?B)?$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(?:([KMG])(?:iB|B)?|B)?$", re.IGNORECASE)
 
 
 class SizeError(ValueError):
@@ -27,7 +27,8 @@ def parse_size(text: str) -> int:
     if not match:
         raise SizeError(f"{text!r} is not a size (expected e.g. 4K, 65536 or 0x10000)")
     number, suffix = match.groups()
-    return int(number, 0) * _SUFFIX_BYTES[suffix.upper()]
+    value = int(number, 16) if number[:2].lower() == "0x" else int(number, 10)
+    return value * _SUFFIX_BYTES[(suffix or "").upper()]
 
 
 def is_power_of_two(value: int) -> bool:

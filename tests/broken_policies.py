@@ -1,4 +1,4 @@
-"""Deliberately broken variants of linux-4.8, each overriding one rule.  Every one must be refuted."""
+"""Deliberately broken variants of linux-4.8, each overriding one rule.  Each must be refuted by some property."""
 
 from __future__ import annotations
 

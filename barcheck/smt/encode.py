@@ -17,7 +17,8 @@ def symbolic_scenario(shape: Shape, page_bytes: int, ctx: z3.Context) -> tuple[P
     values["page_bytes"] = z3.BitVecVal(page_bytes, shape.width, ctx)
     domain = [z3.ULE(values[name], limit) for name, limit in DOMAIN_LIMITS.items()]
     for name, allowed in shape.pins:
-        domain.append(z3.Or(*(values[name] == value for value in allowed)))
+        cast = bool if name in FLAG_FIELDS else int
+        domain.append(z3.Or(*(values[name] == cast(value) for value in allowed)))
     return PairScenario(**values), domain
 
 

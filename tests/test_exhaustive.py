@@ -1,0 +1,84 @@
+"""At an 8-bit width the solver must agree with brute-force enumeration.
+
+For every policy and property: the same verdict, a counterexample that the
+enumeration also finds, and the very same canonical (minimised) counterexample.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from barcheck.checker import Settings, check, objectives
+from barcheck.verdict import Verdict
+from broken_policies import BROKEN
+from model.ops import ConcreteOps
+from model.policies import BUILTIN
+from model.scenario import PairScenario, Shape, foreign_is_bar_shaped, parent_is_bridge_window
+from properties import REGISTRY
+from scenario_space import small_space
+
+SHAPE = Shape(width=8, window_granule_bytes=64, decoder_granule_bytes=16,
+              pins=(("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,))))
+SETTINGS = Settings(shape=SHAPE)
+POLICIES = {**BUILTIN, **{p.name: p for p in BROKEN}}
+
+
+@lru_cache(maxsize=None)
+def space(page_bytes: int) -> tuple[PairScenario, ...]:
+    return tuple(small_space(SHAPE, page_bytes))
+
+
+def canonical_key(sc: PairScenario) -> tuple:
+    ops = ConcreteOps(SHAPE.width)
+    prefs = (not foreign_is_bar_shaped(ops, sc), not parent_is_bridge_window(ops, sc))
+    return prefs + tuple(int(getattr(sc, name)) ^ target for name, target in objectives(SHAPE.width))
+
+
+def brute_force(prop_id: str, policy_name: str, page_bytes: int):
+    ops, prop, policy = ConcreteOps(SHAPE.width), REGISTRY[prop_id], POLICIES[policy_name]
+    reachable, best, violations = False, None, set()
+    for sc in space(page_bytes):
+        ev = prop.evaluate(ops, sc, policy, SHAPE)
+        if not all(holds for _, holds in ev.assumptions):
+            continue
+        reachable = reachable or bool(ev.antecedent)
+        if not ev.holds:
+            violations.add(sc)
+            key = canonical_key(sc)
+            if best is None or key < best[0]:
+                best = (key, sc)
+    if not reachable:
+        return Verdict.VACUOUS, None, violations
+    return (Verdict.COUNTEREXAMPLE, best[1], violations) if best else (Verdict.PROVED, None, violations)
+
+
+CASES = [(prop, policy, page) for prop in sorted(REGISTRY) for policy in sorted(BUILTIN) for page in (16, 64, 128)]
+CASES += [(prop, policy.name, 64) for prop in sorted(REGISTRY) for policy in BROKEN]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prop_id,policy_name,page_bytes", CASES)
+def test_solver_agrees_with_brute_force(prop_id: str, policy_name: str, page_bytes: int) -> None:
+    expected, canonical, violations = brute_force(prop_id, policy_name, page_bytes)
+    result = check(REGISTRY[prop_id], POLICIES[policy_name], page_bytes, SETTINGS)
+    assert result.verdict is expected
+    if expected is Verdict.COUNTEREXAMPLE:
+        assert result.counterexample.scenario in violations
+        assert result.counterexample.scenario == canonical
+
+
+def test_space_is_big_enough_to_matter() -> None:
+    """The enumeration must contain sub-page and whole-page BARs, every relation, and refusals."""
+    scenarios = space(64)
+    assert len(scenarios) > 10_000
+    assert {sc.foreign_relation for sc in scenarios} == {0, 1, 2}
+    assert {sc.bar_size for sc in scenarios} >= {16, 32, 64, 128}
+
+
+def test_broken_variants_are_refuted_at_small_width() -> None:
+    """Each broken variant has a violation of some property in the enumeration."""
+    for policy in BROKEN:
+        verdicts = {brute_force(prop, policy.name, 64)[0] for prop in REGISTRY}
+        assert Verdict.COUNTEREXAMPLE in verdicts, policy.name
