@@ -70,7 +70,9 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
         return Verdict.UNKNOWN, (), f"vacuity check: {reachable.reason}", None
     if reachable.status == UNSAT:
         core = query.minimal_core(reachable_goal, reachable.core)
-        return Verdict.VACUOUS, core, "the assumptions leave no case where the antecedent holds", None
+        reason = (f"assumptions {', '.join(core)} contradict each other or the antecedent" if core
+                  else "the antecedent is unreachable: the policy never gets to the case the property is about")
+        return Verdict.VACUOUS, core, reason, None
     violation_goal = query.goal(query.ops.negate(evaluation.holds))
     violation = query.check(names, violation_goal)
     if violation.status == UNKNOWN:

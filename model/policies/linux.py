@@ -17,7 +17,7 @@ from __future__ import annotations
 from model.ops import Flag, Ops, Word
 from model.pci import Bar, is_memory, is_standard_slot
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
-from model.ranges import Range, align_down, align_up, at_least, is_aligned, span
+from model.ranges import Range, align_down, align_up, is_aligned, span
 from model.resource_tree import Child, request_resource
 
 
