@@ -11,7 +11,7 @@ from model.ranges import overlaps, within_union
 from model.scenario import PairScenario, Relation, Shape
 from model.units import size_name
 from properties.registry import Evaluation, Property, register
-from properties.situation import later_request, outcome_facts, situate, world_assumptions
+from properties.situation import Situation, later_request, outcome_facts, situate, world_assumptions
 
 PAIRWISE_SCOPE = (
     "Unbounded over the whole {width}-bit physical address space: every BAR (index, kind, "
@@ -34,15 +34,20 @@ def _page_text(sc: PairScenario) -> str:
     return f"{size_name(sc.page_bytes)} pages"
 
 
-def _isolation_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
-    sit = situate(ops, sc, policy)
-    leak = overlaps(ops, sit.window, sit.foreign)
+def _about_mmappable(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape, holds, extra_facts=()) -> Evaluation:
+    """An evaluation whose antecedent is "the probe made the BAR mmappable"."""
     return Evaluation(
         assumptions=tuple(world_assumptions(ops, sc, sit, shape)),
         antecedent=sit.first.mmappable,
-        holds=ops.implies(sit.first.mmappable, ops.negate(leak)),
-        facts=tuple(outcome_facts(sit)),
+        holds=holds,
+        facts=tuple(outcome_facts(sit)) + tuple(extra_facts),
     )
+
+
+def _isolation_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
+    sit = situate(ops, sc, policy)
+    leak = overlaps(ops, sit.window, sit.foreign)
+    return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, ops.negate(leak)))
 
 
 def _isolation_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -> str:
@@ -73,12 +78,7 @@ ISOLATION_WINDOW = register(Property(
 def _within_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
     inside = within_union(ops, sit.window, sit.bar.range(ops), sit.first.dummy_held, sit.first.dummy)
-    return Evaluation(
-        assumptions=tuple(world_assumptions(ops, sc, sit, shape)),
-        antecedent=sit.first.mmappable,
-        holds=ops.implies(sit.first.mmappable, inside),
-        facts=tuple(outcome_facts(sit)),
-    )
+    return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, inside))
 
 
 def _first_uncovered(sc: PairScenario, facts: dict[str, Any]) -> int:
@@ -121,13 +121,7 @@ WINDOW_WITHIN = register(Property(
 def _idempotent_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
     again = policy.query(ops, later_request(ops, sc, sit), sit.first)
-    facts = outcome_facts(sit) + [("asked_again", again)]
-    return Evaluation(
-        assumptions=tuple(world_assumptions(ops, sc, sit, shape)),
-        antecedent=sit.first.mmappable,
-        holds=ops.flag_eq(again, sit.first.mmappable),
-        facts=tuple(facts),
-    )
+    return _about_mmappable(ops, sc, sit, shape, ops.flag_eq(again, sit.first.mmappable), [("asked_again", again)])
 
 
 def _idempotent_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -> str:
