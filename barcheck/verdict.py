@@ -52,6 +52,8 @@ class Result:
     reason: str = ""
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    trace: Any = None
+    """For trace properties: a replayed `TraceCounterexample`."""
 
 
 class InternalError(RuntimeError):

@@ -79,16 +79,36 @@ class SymbolicOps:
         return z3.UGE(a, b)
 
     def all_of(self, *flags):
-        return z3.And(*self._flags(flags)) if flags else self.true()
+        terms = [f for f in self._flags(flags) if not z3.is_true(f)]
+        if any(z3.is_false(f) for f in terms):
+            return self.false()
+        if len(terms) == 1:
+            return terms[0]
+        return z3.And(*terms) if terms else self.true()
 
     def any_of(self, *flags):
-        return z3.Or(*self._flags(flags)) if flags else self.false()
+        terms = [f for f in self._flags(flags) if not z3.is_false(f)]
+        if any(z3.is_true(f) for f in terms):
+            return self.true()
+        if len(terms) == 1:
+            return terms[0]
+        return z3.Or(*terms) if terms else self.false()
 
     def negate(self, flag):
-        return z3.Not(*self._flags([flag]))
+        (term,) = self._flags([flag])
+        if z3.is_true(term):
+            return self.false()
+        if z3.is_false(term):
+            return self.true()
+        return z3.Not(term)
 
     def implies(self, a, b):
-        return z3.Implies(*self._flags([a, b]))
+        first, second = self._flags([a, b])
+        if z3.is_false(first) or z3.is_true(second):
+            return self.true()
+        if z3.is_true(first):
+            return second
+        return z3.Implies(first, second)
 
     def flag_eq(self, a, b):
         first, second = self._flags([a, b])

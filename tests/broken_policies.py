@@ -45,3 +45,11 @@ class NoDummy(Linux48):
 
 
 BROKEN = (NoAlignmentCheck(), DummyOneByteShort(), NoDummy())
+
+
+class ReleaseOnReset(Linux48):
+    """Releases the dummies on VFIO_DEVICE_RESET although the mappings stay."""
+
+    name = "broken-release-on-reset"
+    title = "linux-4.8 that releases the sub-page reservation on reset while the BAR may be mapped"
+    releases_dummy_at_reset = True

@@ -50,9 +50,21 @@ class Policy:
         """Decide mmappability of one BAR when the device is enabled."""
         raise NotImplementedError
 
+    releases_dummy_at_close: ClassVar[bool] = True
+    """vfio_pci_core_disable() (last close) releases every dummy."""
+    releases_dummy_at_reset: ClassVar[bool] = False
+    """VFIO_DEVICE_RESET leaves the reservations alone."""
+
     def query(self, ops: Ops, req: ProbeRequest, first: ProbeOutcome) -> Flag:
         """Ask again, later, whether the BAR may be mmapped.  Default: the cached answer."""
         return first.mmappable
+
+    def reprobe(self, ops: Ops, req: ProbeRequest, current: ProbeOutcome) -> ProbeOutcome:
+        """A repeated probe while the device stays open (a region-info query asks again).
+
+        Default: the answer is cached in bar_mmap_supported[], nothing is requested.
+        """
+        return ProbeOutcome(self.query(ops, req, current), current.dummy_held, current.dummy)
 
     def mmap_window(self, ops: Ops, bar: Bar, page_bytes: Word) -> Range:
         """The physical bytes the largest permitted mmap of the BAR reaches."""

@@ -126,8 +126,19 @@ class V3PerBar(Linux48):
     kernel_ref = "[PATCH v3] vfio-pci: Allow to mmap sub-page MMIO BARs if the mmio page is exclusive (Yongji Xie, May 2016), vfio_pci_bar_mmap_supported()"
 
     def query(self, ops: Ops, req: ProbeRequest, first: ProbeOutcome) -> Flag:
+        return self._again(ops, req, first).mmappable
+
+    def _again(self, ops: Ops, req: ProbeRequest, first: ProbeOutcome) -> ProbeOutcome:
         own_dummy = Child(first.dummy, first.dummy_held)
         again = ProbeRequest(req.page_bytes, req.bar, req.parent, req.children + (own_dummy,))
-        return self.probe(ops, again).mmappable
+        return self.probe(ops, again)
+
+    def reprobe(self, ops: Ops, req: ProbeRequest, current: ProbeOutcome) -> ProbeOutcome:
+        """The new request either conflicts with the held dummy or becomes the held one."""
+        again = self._again(ops, req, current)
+        held = ops.any_of(current.dummy_held, again.dummy_held)
+        dummy = Range(ops.ite(again.dummy_held, again.dummy.first, current.dummy.first),
+                      ops.ite(again.dummy_held, again.dummy.last, current.dummy.last))
+        return ProbeOutcome(again.mmappable, held, dummy)
 
 
