@@ -1,0 +1,160 @@
+"""`barcheck check SCENARIO.toml`: run a scenario's events step by step, per page size.
+
+With every value concrete the run is the concrete semantics itself.  With
+values left open ("any"), the same events are executed symbolically and the
+solver searches the open values for a violation; what it finds is replayed
+on integers before it is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from barcheck.describe import describe_step, reserved_ranges
+from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED
+from barcheck.verdict import EncodingMismatch, Verdict
+from model.events import Event, EventKind
+from model.ops import ConcreteOps
+from model.policies import Policy
+from model.simulate import Move, idle_state, run
+from model.system import State
+from model.topology import ANY, Layout, boot_layout
+from properties.trace import TRACE_PROPERTIES, TraceProperty
+
+from barcheck.scenario_file import EventDecl, ScenarioSpec
+
+
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    number: int
+    text: str
+    enabled: bool
+    violations: tuple[str, ...] = ()
+    mismatches: tuple[str, ...] = ()
+
+
+@dataclass
+class PageRun:
+    page_size: int
+    verdict: Verdict
+    steps: list[StepReport] = field(default_factory=list)
+    open_values: dict[str, int] = field(default_factory=dict)
+    """For scenarios with "any": the values of the counterexample."""
+    reason: str = ""
+
+
+def selected_properties(spec: ScenarioSpec) -> list[TraceProperty]:
+    ids = spec.properties or tuple(sorted(TRACE_PROPERTIES))
+    return [TRACE_PROPERTIES[i] for i in ids]
+
+
+def to_event(layout: Layout, decl: EventDecl) -> Event:
+    if decl.kind is EventKind.RESCAN:
+        return Event(decl.kind, layout.window_index[decl.target])
+    if decl.kind in (EventKind.MMAP, EventKind.MUNMAP):
+        return Event(decl.kind, layout.bar_index[(decl.target, decl.bar)])
+    return Event(decl.kind, layout.device_index[decl.target])
+
+
+def has_open_values(layout: Layout) -> bool:
+    values = [v for pair in layout.windows + layout.fixed for v in pair] + list(layout.sizes) + list(layout.starts)
+    return ANY in values
+
+
+def check_scenario(spec: ScenarioSpec, policy: Policy, page_bytes: int, seed: int = DEFAULT_SEED,
+                   rlimit: int = DEFAULT_RLIMIT) -> PageRun:
+    layout = boot_layout(spec.topology, spec.firmware)
+    moves = [Move(to_event(layout, decl)) for decl in spec.events]
+    if has_open_values(layout):
+        from barcheck.scenario_search import search_open_values
+        found = search_open_values(spec, layout, policy, page_bytes, moves, selected_properties(spec), seed, rlimit)
+        if isinstance(found, str):
+            return PageRun(page_bytes, Verdict.UNKNOWN, reason=found)
+        if found is None:
+            return PageRun(page_bytes, Verdict.PROVED,
+                           reason="no value of the open (\"any\") fields violates a property at any step")
+        initial, values = found
+        result = run_concrete(spec, layout, policy, initial, moves)
+        if result.verdict is not Verdict.COUNTEREXAMPLE:
+            raise EncodingMismatch("check: the solver's values do not violate a property when replayed")
+        result.open_values = values
+        return result
+    initial = idle_state(layout.structure, page_bytes, layout.windows, layout.fixed, layout.sizes,
+                         layout.present, layout.starts)
+    return run_concrete(spec, layout, policy, initial, moves)
+
+
+def run_concrete(spec: ScenarioSpec, layout: Layout, policy: Policy, initial: State,
+                 moves: list[Move]) -> PageRun:
+    st, props = layout.structure, selected_properties(spec)
+    ops = ConcreteOps(64)
+    taken = run(policy, st, initial, moves)
+    reports, failed = [], False
+    for number, (decl, t) in enumerate(zip(spec.events, taken), start=1):
+        violations = _violations(ops, policy, st, props, t)
+        mismatches = _mismatches(layout, decl, t) if t.enabled else ("the event could not happen",)
+        failed = failed or bool(violations) or bool(mismatches)
+        reports.append(StepReport(number, describe_step(st, t, policy), t.enabled, violations, mismatches))
+    verdict = Verdict.COUNTEREXAMPLE if failed else Verdict.PROVED
+    return PageRun(initial.page_bytes, verdict, reports)
+
+
+def _violations(ops, policy: Policy, st, props: list[TraceProperty], t) -> tuple[str, ...]:
+    found = []
+    for prop in props:
+        clauses = prop.state_clauses(ops, policy, st, t.after) if prop.state_clauses else []
+        if prop.step_clauses:
+            clauses = clauses + prop.step_clauses(ops, policy, st, t.before, t.event, t.after)
+        broken = [name for name, holds in clauses if not holds]
+        if broken:
+            found.append(f"{prop.id} ({', '.join(_clause_text(st, name) for name in broken)})")
+    return tuple(found)
+
+
+def _clause_text(st, name: str) -> str:
+    parts = []
+    for part in name.split("/"):
+        kind, _, index = part.partition(":")
+        if kind in ("bar", "mapped") and index.isdigit():
+            parts.append(st.label(int(index)))
+        elif kind == "fixed" and index.isdigit():
+            parts.append(st.fixed[int(index)].name)
+        else:
+            parts.append(part)
+    return " vs ".join(parts)
+
+
+def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:
+    st, after = layout.structure, t.after
+    found = []
+    if decl.kind in (EventKind.OPEN, EventKind.HOT_ADD, EventKind.REPROBE, EventKind.RESCAN):
+        bars = _bars_of(layout, decl)
+        if decl.expect_mmap is not None:
+            got = tuple(bool(after.mmap_ok[b]) for b in bars)
+            if got != decl.expect_mmap:
+                found.append(f"expected mmap {list(decl.expect_mmap)}, the model gives {list(got)}")
+        if decl.expect_start is not None:
+            got_starts = tuple(after.start[b] if after.assigned[b] else None for b in bars)
+            if got_starts != decl.expect_start:
+                found.append(f"expected start {_hexes(decl.expect_start)}, the model gives {_hexes(got_starts)}")
+    if decl.expect_reserved is not None:
+        got_reserved = tuple(sorted(reserved_ranges(after)))
+        if got_reserved != decl.expect_reserved:
+            found.append(f"expected reserved {_pairs(decl.expect_reserved)}, the model holds {_pairs(got_reserved)}")
+    return tuple(found)
+
+
+def _bars_of(layout: Layout, decl: EventDecl) -> list[int]:
+    d = layout.device_index.get(decl.target)
+    if d is None:
+        w = layout.window_index[decl.target]
+        return layout.structure.bars_in(w)
+    return sorted(layout.structure.devices[d].bars, key=lambda b: layout.structure.bars[b].index)
+
+
+def _hexes(values) -> str:
+    return "[" + ", ".join("unassigned" if v is None else hex(v) for v in values) + "]"
+
+
+def _pairs(pairs) -> str:
+    return "[" + ", ".join(f"{a:#x}-{b:#x}" for a, b in pairs) + "]" if pairs else "none"
