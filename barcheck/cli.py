@@ -14,11 +14,20 @@ from typing import Sequence, TextIO
 import barcheck
 from barcheck.checker import Settings, check
 from barcheck.render import RENDERERS, summary_line
+from barcheck.scenario_check import check_scenario
+from barcheck.scenario_file import load_scenario
+from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
+from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings, check_trace
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import InternalError, Result, Verdict
+from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
+from model.pci import ScenarioError
+from model.placement import ANY_FREE, PLACEMENTS
 from model.policies import BUILTIN, Policy, UnknownPolicy, get_policy
+from model.system import standard_structure
 from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes
 from properties import REGISTRY, Property, UnknownProperty, get_property
+from properties.trace import TRACE_PROPERTIES
 
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
@@ -47,7 +56,44 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     prove.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
                        help="solver work budget per call (z3 resource units)")
+    prove.add_argument("--mode", choices=("all", "pair", "trace"), default="all",
+                       help="pair: single-probe checks; trace: properties over event traces; all: both")
+    prove.add_argument("--method", choices=("induction", "bmc"), default="induction",
+                       help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
+    prove.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
+                       help="trace bound for bmc, and for the search after a failed induction")
+    prove.add_argument("--devices", type=_positive, default=3, help="device slots in trace proofs")
+    prove.add_argument("--placement", choices=PLACEMENTS, default=ANY_FREE,
+                       help="hot-add placement: any free aligned slot (covers every allocator) or exact first fit")
+    prove.add_argument("--events", default="kernel", metavar="LIST",
+                       help="comma-separated events for trace proofs, or kernel (all but rescan) or all")
+    check_cmd = commands.add_parser("check", help="run scenario files step by step")
+    check_cmd.add_argument("scenario", nargs="+", metavar="SCENARIO.toml")
+    check_cmd.add_argument("--policy", action="append", default=[], metavar="NAME",
+                           help="override the scenario's policy (repeatable)")
+    check_cmd.add_argument("--page-size", action="append", default=[], metavar="LIST",
+                           help="override the scenario's page sizes")
+    check_cmd.add_argument("--format", choices=sorted(SCENARIO_RENDERERS), default="text")
+    check_cmd.add_argument("--out", metavar="DIR", help="write check.<ext> into DIR instead of stdout")
+    check_cmd.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
+    check_cmd.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT)
     return parser
+
+
+def _select_events(text: str) -> tuple[EventKind, ...]:
+    if text == "kernel":
+        return KERNEL_EVENTS
+    if text == "all":
+        return ALL_EVENTS
+    names = {kind.value: kind for kind in EventKind}
+    chosen = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part not in names:
+            raise UsageError(f"--events: unknown event {part!r} (known: {', '.join(names)}, kernel, all)")
+        chosen.append(names[part])
+    if not chosen:
+        raise UsageError("--events: empty list")
+    return tuple(kind for kind in EventKind if kind in chosen)
 
 
 def _non_negative(text: str) -> int:
@@ -75,8 +121,13 @@ def _select_policies(names: list[str]) -> list[Policy]:
 
 
 def _select_properties(ids: list[str]) -> list[Property]:
+    """The pair properties among the ids (all when none given); every id must name some property."""
+    for i in ids:
+        if i not in REGISTRY and i not in TRACE_PROPERTIES:
+            known = ", ".join(sorted(set(REGISTRY) | set(TRACE_PROPERTIES)))
+            raise UsageError(f"--property: unknown property {i!r} (known: {known})")
     try:
-        return [get_property(i) for i in dict.fromkeys(ids)] if ids else list(REGISTRY.values())
+        return [get_property(i) for i in dict.fromkeys(ids) if i in REGISTRY] if ids else list(REGISTRY.values())
     except UnknownProperty as err:
         raise UsageError(f"--property: {err}") from None
 
@@ -133,9 +184,11 @@ def write_atomically(directory: Path, filename: str, text: str) -> Path:
 
 def _list(stdout: TextIO) -> int:
     for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
-        stdout.write(f"property  {prop.id:34} {prop.title}\n")
+        stdout.write(f"property  {prop.id:36} pair   {prop.title}\n")
+    for prop in sorted(TRACE_PROPERTIES.values(), key=lambda p: p.id):
+        stdout.write(f"property  {prop.id:36} trace  {prop.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
-        stdout.write(f"policy    {policy.name:34} {policy.title}\n")
+        stdout.write(f"policy    {policy.name:36}        {policy.title}\n")
     return EXIT_PROVED
 
 
@@ -146,10 +199,15 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.out:
         check_out_dir(Path(args.out))
     settings = Settings(seed=args.seed, rlimit=args.rlimit)
-    results = [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
+    results = []
+    if args.mode in ("all", "pair"):
+        results += [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
+    if args.mode in ("all", "trace"):
+        results += _prove_traces(args, policies, list(dict.fromkeys(args.property)), pages)
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
-            "policies": sorted(p.name for p in policies), "properties": sorted(p.id for p in props),
+            "policies": sorted(p.name for p in policies),
+            "properties": sorted(set(p.id for p in props) | {r.property for r in results}),
             "page_sizes": pages}
     render, extension = RENDERERS[args.format]
     text = render(results, meta)
@@ -161,11 +219,64 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     return exit_code_for(results)
 
 
+def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Result]:
+    trace_ids = [i for i in (ids if args.property else sorted(TRACE_PROPERTIES)) if i in TRACE_PROPERTIES]
+    settings = TraceSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
+                             placement=args.placement, events=_select_events(args.events))
+    structure = standard_structure(args.devices)
+    return [check_trace(TRACE_PROPERTIES[i], policy, structure, page, settings)
+            for i in trace_ids for policy in policies for page in pages]
+
+
+def _check(args: argparse.Namespace, stdout: TextIO) -> int:
+    specs = []
+    for path in args.scenario:
+        try:
+            specs.append(load_scenario(path))
+        except ScenarioError as err:
+            raise UsageError(str(err)) from None
+    if args.out:
+        check_out_dir(Path(args.out))
+    pages_override = _select_pages(args.page_size) if args.page_size else None
+    runs = []
+    for spec in specs:
+        names = args.policy or [spec.policy]
+        try:
+            chosen = [get_policy(name) for name in dict.fromkeys(names)]
+        except UnknownPolicy as err:
+            raise UsageError(f"{spec.path}: policy: {err}") from None
+        unknown = [p for p in spec.properties if p not in TRACE_PROPERTIES]
+        if unknown:
+            raise UsageError(f"{spec.path}: properties: unknown trace property {unknown[0]!r} "
+                             f"(known: {', '.join(sorted(TRACE_PROPERTIES))})")
+        for policy in chosen:
+            for page in pages_override or list(spec.page_sizes):
+                try:
+                    runs.append((spec, policy.name, check_scenario(spec, policy, page, args.seed, args.rlimit)))
+                except ScenarioError as err:
+                    raise UsageError(f"{spec.path}: {err}") from None
+    meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
+            "rlimit": args.rlimit}
+    render, extension = SCENARIO_RENDERERS[args.format]
+    text = render(runs, meta)
+    verdicts = {r[2].verdict for r in runs}
+    if args.out:
+        path = write_atomically(Path(args.out), f"check.{extension}", text)
+        stdout.write(f"wrote {path}: {len(runs)} runs\n")
+    else:
+        stdout.write(text)
+    if Verdict.COUNTEREXAMPLE in verdicts:
+        return EXIT_COUNTEREXAMPLE
+    return EXIT_INCONCLUSIVE if verdicts & {Verdict.UNKNOWN, Verdict.VACUOUS} else EXIT_PROVED
+
+
 def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     try:
         with contextlib.redirect_stdout(stdout):
             args = build_parser().parse_args(list(argv))
-        return _list(stdout) if args.command == "list" else _prove(args, stdout)
+        commands = {"list": lambda: _list(stdout), "prove": lambda: _prove(args, stdout),
+                    "check": lambda: _check(args, stdout)}
+        return commands[args.command]()
     except SystemExit as done:
         return int(done.code or 0)
     except UsageError as err:

@@ -10,13 +10,20 @@ from barcheck.verdict import Counterexample, Result, Verdict
 from model.pci import BarKind
 from model.scenario import Relation
 from model.units import size_name
+from barcheck.trace_render import trace_doc, trace_lines
 from properties import ASSUMPTION_TEXT, REGISTRY
+from properties.trace import TRACE_PROPERTIES
 
 SCHEMA = "barcheck.result/1"
 
 
+def kind_of(result: Result) -> str:
+    """`trace` for results over event traces, `pair` for the single-probe checks."""
+    return "trace" if result.scope.get("method") in ("induction", "bmc") else "pair"
+
+
 def sort_results(results: Iterable[Result]) -> list[Result]:
-    return sorted(results, key=lambda r: (r.property, r.policy, r.page_size))
+    return sorted(results, key=lambda r: (r.property, kind_of(r), r.policy, r.page_size))
 
 
 def _range(start: int, end: int) -> dict[str, str]:
@@ -55,6 +62,7 @@ def counterexample_doc(cex: Counterexample) -> dict[str, Any]:
 def result_doc(result: Result) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "property": result.property,
+        "kind": kind_of(result),
         "policy": result.policy,
         "page_size": result.page_size,
         "verdict": result.verdict.value,
@@ -68,6 +76,10 @@ def result_doc(result: Result) -> dict[str, Any]:
         doc["reason"] = result.reason
     if result.counterexample is not None:
         doc["counterexample"] = counterexample_doc(result.counterexample)
+    if result.trace is not None:
+        doc["trace"] = trace_doc(result.trace, result.policy)
+    if result.notes:
+        doc["notes"] = list(result.notes)
     return doc
 
 
@@ -108,16 +120,21 @@ def _cex_lines(cex: Counterexample) -> list[str]:
 
 
 def _label(r: Result) -> str:
-    return f"{r.property} · {r.policy} · {size_name(r.page_size)}"
+    return f"{r.property} [{kind_of(r)}] · {r.policy} · {size_name(r.page_size)}"
 
 
 def render_text(results: list[Result], meta: dict[str, Any]) -> str:
     ordered = sort_results(results)
-    lines = [_header(meta), "", f"{'property':34} {'policy':14} {'page':5} {'verdict':15} {'seconds':>8}"]
+    lines = [_header(meta), "",
+             f"{'property':36} {'kind':5} {'policy':14} {'page':5} {'verdict':15} {'seconds':>8}"]
     for r in ordered:
-        lines.append(f"{r.property:34} {r.policy:14} {size_name(r.page_size):5} {r.verdict.value:15} {r.seconds:8.2f}")
+        lines.append(f"{r.property:36} {kind_of(r):5} {r.policy:14} {size_name(r.page_size):5} "
+                     f"{r.verdict.value:15} {r.seconds:8.2f}")
     for r in ordered:
-        if r.counterexample is not None:
+        if r.trace is not None:
+            lines += ["", f"COUNTEREXAMPLE {_label(r)} (trace replayed concretely)"]
+            lines += [f"  {line}" for line in trace_lines(r.trace, r.policy)]
+        elif r.counterexample is not None:
             lines += ["", f"COUNTEREXAMPLE {_label(r)} (replayed concretely)",
                       f"  {r.counterexample.explanation}"]
             lines += [f"  {line}" for line in _cex_lines(r.counterexample)]
@@ -132,15 +149,18 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
 def render_markdown(results: list[Result], meta: dict[str, Any]) -> str:
     ordered = sort_results(results)
     lines = ["# barcheck report", "", _header(meta), "",
-             "| property | policy | page | verdict | seconds |", "|---|---|---|---|---:|"]
+             "| property | kind | policy | page | verdict | seconds |", "|---|---|---|---|---|---:|"]
     for r in ordered:
-        lines.append(f"| `{r.property}` | `{r.policy}` | {size_name(r.page_size)} | "
+        lines.append(f"| `{r.property}` | {kind_of(r)} | `{r.policy}` | {size_name(r.page_size)} | "
                      f"**{r.verdict.value}** | {r.seconds:.2f} |")
     lines += ["", f"Summary: {summary_line(ordered)}."]
-    cexes = [r for r in ordered if r.counterexample is not None]
+    cexes = [r for r in ordered if r.counterexample is not None or r.trace is not None]
     if cexes:
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]
         for r in cexes:
+            if r.trace is not None:
+                lines += ["", f"### {_label(r)}", ""] + trace_lines(r.trace, r.policy)
+                continue
             lines += ["", f"### {_label(r)}", "", r.counterexample.explanation, "", "```"]
             lines += _cex_lines(r.counterexample) + ["```"]
     lines += _markdown_proofs(ordered)
@@ -156,10 +176,17 @@ def _markdown_proofs(ordered: list[Result]) -> list[str]:
     if not proved:
         return []
     lines = ["", "## Why the proofs hold"]
-    for prop_id in sorted({r.property for r in proved}):
-        prop = REGISTRY[prop_id]
-        lines += ["", f"### `{prop_id}`", "", prop.statement, "", f"Scope: {prop.scope.format(width=proved[0].scope['width_bits'])}", ""]
-        for r in (r for r in proved if r.property == prop_id):
+    for prop_id, kind in sorted({(r.property, kind_of(r)) for r in proved}):
+        if kind == "trace":
+            prop = TRACE_PROPERTIES[prop_id]
+            sample = next(r for r in proved if r.property == prop_id and kind_of(r) == kind)
+            scope = (f"{sample.scope['quantified']}; invariant stated in properties/trace.py "
+                     f"(init, step and safety discharged separately); placement {sample.scope['placement']}")
+        else:
+            prop = REGISTRY[prop_id]
+            scope = prop.scope.format(width=proved[0].scope['width_bits'])
+        lines += ["", f"### `{prop_id}` ({kind})", "", prop.statement, "", f"Scope: {scope}", ""]
+        for r in (r for r in proved if r.property == prop_id and kind_of(r) == kind):
             used = ", ".join(f"`{name}`" for name in r.assumptions) or "none (holds by construction)"
             lines.append(f"- `{r.policy}` at {size_name(r.page_size)}: assumptions used: {used}")
     used_names = sorted({name for r in proved for name in r.assumptions})

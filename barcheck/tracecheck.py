@@ -61,6 +61,8 @@ class TraceCounterexample:
     """The failing clause, e.g. `bar:0/bar:1`."""
     placement: str
     choices: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+    property_id: str = ""
+    property_title: str = ""
 
 
 def constant_assumptions(ops: Ops, st: Structure, state: State) -> Clauses:
@@ -369,6 +371,9 @@ def _canonical(ts: TraceSolver, run: _Run, initial: State, model):
         last = (0xFE9FFFFF if spec.bridge else 0xFEBFFFFF) & mask
         model = ts.pull_toward(initial.window[w].first, first, model)
         model = ts.pull_toward(initial.window[w].last, last, model)
+    for f in range(len(run.st.fixed)):
+        model = ts.pull_toward(initial.fixed[f].first, 0xFEB00000 & mask, model)
+        model = ts.pull_toward(initial.fixed[f].last, 0xFEB00FFF & mask, model)
     for b in range(len(run.st.bars)):
         model = ts.pull_toward(initial.size[b], 0x100, model)
     for b in range(len(run.st.bars)):
@@ -392,7 +397,7 @@ def replay_trace(prop: TraceProperty, policy: Policy, st: Structure, initial: St
     if violated is None:
         raise EncodingMismatch(f"replay: the trace does not violate {prop.id} concretely")
     choices = tuple(m.choices or () for m in moves) if settings.placement == ANY_FREE else ()
-    return TraceCounterexample(st, initial, tuple(steps), violated, settings.placement, choices)
+    return TraceCounterexample(st, initial, tuple(steps), violated, settings.placement, choices, prop.id, prop.title)
 
 
 def _violated(prop: TraceProperty, ops: Ops, policy: Policy, st: Structure, initial: State,

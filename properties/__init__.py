@@ -5,3 +5,7 @@ from properties.registry import REGISTRY, Evaluation, Property, UnknownProperty,
 from properties.situation import ASSUMPTION_TEXT
 
 __all__ = ["ASSUMPTION_TEXT", "REGISTRY", "Evaluation", "Property", "UnknownProperty", "get_property"]
+
+from properties.trace import TRACE_ASSUMPTION_TEXT as _TRACE_TEXT  # noqa: E402
+
+ASSUMPTION_TEXT.update(_TRACE_TEXT)

@@ -196,3 +196,13 @@ def _bar_clauses(ops: Ops, policy: Policy, st: Structure, state: State, b: int) 
     ]
     return clauses
 
+
+
+TRACE_ASSUMPTION_TEXT = {
+    "tree.window-nonempty": "every bridge and host-bridge window is a non-empty range",
+    "tree.bridge-window-granular": "a PCI-to-PCI bridge memory window starts and ends on 1 MiB boundaries",
+    "tree.top-windows-disjoint": "host-bridge windows do not overlap each other",
+    "boot.idle": "at boot no device is open, nothing is mapped and nothing is reserved",
+    "boot.tree-and-pci-rules": "the boot layout obeys the PCI BAR rules and kernel/resource.c nesting "
+                               "(children inside their window, siblings disjoint)",
+}

@@ -150,3 +150,17 @@ def decode_value(model: z3.ModelRef, value: Any) -> Any:
 
 def decode_state(model: z3.ModelRef, state: State) -> State:
     return State(**{f.name: decode_value(model, getattr(state, f.name)) for f in dataclasses.fields(State)})
+
+
+def merge_states(ops: SymbolicOps, cond: Any, then: State, other: State) -> State:
+    """`then` where `cond` holds, else `other`, field by field."""
+    values: dict[str, Any] = {"page_bytes": then.page_bytes}
+    for name, (_, kind) in FIELD_DOMAIN.items():
+        pairs = zip(getattr(then, name), getattr(other, name))
+        if kind == "flag":
+            values[name] = tuple(ops.flag_ite(cond, a, b) for a, b in pairs)
+        elif kind == "word":
+            values[name] = tuple(ops.ite(cond, a, b) for a, b in pairs)
+        else:
+            values[name] = tuple(Range(ops.ite(cond, a.first, b.first), ops.ite(cond, a.last, b.last)) for a, b in pairs)
+    return State(**values)
