@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     prove.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
                        help="solver work budget per call (z3 resource units)")
-    prove.add_argument("--mode", choices=("all", "pair", "trace"), default="all",
+    prove.add_argument("--mode", choices=("all", "pair", "trace"), default="pair",
                        help="pair: single-probe checks; trace: properties over event traces; all: both")
     prove.add_argument("--method", choices=("induction", "bmc"), default="induction",
                        help="trace proofs: unbounded by inductive invariant, or bounded to --depth")

@@ -43,9 +43,11 @@ def _page_sharers(st: Structure, state: State, b: int) -> list[str]:
     return found
 
 
-def _why_no_mmap(st: Structure, state: State, b: int) -> str:
+def _why_no_mmap(st: Structure, state: State, b: int, policy: Policy | None) -> str:
     if state.size[b] >= state.page_bytes:
         return "no mmap"
+    if policy is not None and not hasattr(policy, "may_reserve"):
+        return "no mmap (sub-page BAR: this kernel maps only BARs of at least a page)"
     if state.start[b] & (state.page_bytes - 1):
         return "no mmap (sub-page BAR whose start is not page-aligned)"
     return "no mmap (the rest of its page cannot be reserved: it is taken)"
@@ -59,7 +61,7 @@ def _probe_text(st: Structure, t: Taken, policy: Policy) -> str:
             extra = f", reserved {_range(a.dummy[b].first, a.dummy[b].last)}" if a.dummy_held[b] else ""
             parts.append(f"{bar_text(st, a, b)} mmap yes{extra}")
         else:
-            parts.append(f"{bar_text(st, a, b)} {_why_no_mmap(st, a, b)}")
+            parts.append(f"{bar_text(st, a, b)} {_why_no_mmap(st, a, b, policy)}")
     return "; ".join(parts)
 
 

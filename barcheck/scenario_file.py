@@ -251,6 +251,10 @@ def _event(r: _Reader, t: Any, where: str, topo: Topology) -> EventDecl:
     role = "window" if key == "bridge" else "device"
     if target not in topo.graph or topo.graph.nodes[target]["role"] != role:
         raise r.fail(f"{where}.{key}", f"{target} is not a declared {key}")
+    probing = (EventKind.OPEN, EventKind.REPROBE, EventKind.HOT_ADD, EventKind.RESCAN)
+    for key in ("expect_mmap", "expect_start"):
+        if key in t and kind not in probing:
+            raise r.fail(f"{where}.{key}", f"applies to open, reprobe, hot-add and rescan events, not {kind.value}")
     bar = t.get("bar")
     if kind in (EventKind.MMAP, EventKind.MUNMAP):
         device = topo.graph.nodes[target]["decl"]

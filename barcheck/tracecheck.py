@@ -154,12 +154,61 @@ def check_trace(prop: TraceProperty, policy: Policy, st: Structure, page_bytes: 
         raise ValueError(f"unknown method {settings.method!r} (known: induction, bmc)")
     failure = _induction(run)
     if failure is None:
-        return _result(run, Verdict.PROVED, started, assumptions=_assumption_names(run))
+        return _proved(run, started)
     if failure.startswith("vacuous:"):
         return _result(run, Verdict.VACUOUS, started, failure.removeprefix("vacuous: "))
     if failure.startswith("unknown:"):
         return _result(run, Verdict.UNKNOWN, started, failure.removeprefix("unknown: "))
     return _bmc_verdict(run, started, failure)
+
+
+WITNESS_DEPTH = 4
+
+
+def _proved(run: _Run, started: float) -> Result:
+    """PROVED only when some trace reaches the case the property is about; else VACUOUS or UNKNOWN."""
+    witness = _witness(run)
+    if isinstance(witness, str):
+        return _result(run, Verdict.UNKNOWN, started, f"the proof holds but the antecedent check was undecided: {witness}")
+    if witness is None:
+        return _result(run, Verdict.VACUOUS, started,
+                       f"no trace of up to {WITNESS_DEPTH} events reaches the case {run.prop.id} is about")
+    run.notes.append("antecedent reached by: " + ", ".join(witness))
+    return _result(run, Verdict.PROVED, started, assumptions=_assumption_names(run))
+
+
+def _witness(run: _Run) -> list[str] | str | None:
+    """The events of a shortest trace to a state satisfying the property's antecedent."""
+    if run.prop.antecedent is None:
+        return []
+    ts = run.solver()
+    ops, st, events = ts.ops, run.st, run.events()
+    state = ts.fresh_state("s0")
+    ts.add(*(flag for _, flag in constant_assumptions(ops, st, state)))
+    ts.add(*(flag for _, flag in boot_assumptions(ops, run.policy, st, state)))
+    states, selectors, choice_vars = [state], [], []
+    for depth in range(WITNESS_DEPTH + 1):
+        status, reason = ts.check_with(run.prop.antecedent(ops, st, states[-1]))
+        run.work += ts.work()
+        if status == UNKNOWN:
+            return reason
+        if status == SAT:
+            ts.add(run.prop.antecedent(ops, st, states[-1]))
+            ts.check()
+            model = ts.model()
+            picked = [events[decode_value(model, sel)] for sel in selectors]
+            return [f"{e.kind.value} {_target_name(st, e)}" for e in picked]
+        if depth < WITNESS_DEPTH:
+            _unroll(ts, run, states, selectors, choice_vars, events)
+    return None
+
+
+def _target_name(st: Structure, event: Event) -> str:
+    if event.kind.target_kind == "device":
+        return st.devices[event.target].name
+    if event.kind.target_kind == "bar":
+        return st.label(event.target)
+    return st.windows[event.target].name
 
 
 def _assumption_names(run: _Run) -> list[str]:
@@ -278,7 +327,7 @@ def _bmc_verdict(run: _Run, started: float, induction_failure: str) -> Result:
     if found:
         return _result(run, Verdict.UNKNOWN, started, found)
     if run.settings.method == "bmc":
-        return _result(run, Verdict.PROVED, started, assumptions=_assumption_names(run))
+        return _proved(run, started)
     reason = (f"the invariant is not inductive ({induction_failure}) and no counterexample exists "
               f"up to depth {run.settings.depth}")
     return _result(run, Verdict.UNKNOWN, started, reason)

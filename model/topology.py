@@ -202,6 +202,8 @@ def _place_window(topo: Topology, window: str, firmware: str) -> dict[tuple[str,
     placed: dict[tuple[str, int], Value | None] = {(a, bar.index): bar.start for a, bar in bars}
     unplaced = [(a, bar) for a, bar in bars if bar.start is None]
     if not unplaced:
+        if not _has_open_values(topo, decl, bars):
+            _concrete_window(topo, decl, bars)
         return placed
     if firmware == "as-given":
         a, bar = unplaced[0]
@@ -220,12 +222,16 @@ def _firmware_key(item: tuple[str, BarDecl], firmware: str) -> tuple:
     return (-size, address, bar.index)
 
 
-def _concrete_window(topo: Topology, decl: WindowDecl, bars: list[tuple[str, BarDecl]]) -> iomem.Resource:
-    """The window's subtree as the firmware sees it; every value involved must be concrete."""
+def _has_open_values(topo: Topology, decl: WindowDecl, bars: list[tuple[str, BarDecl]]) -> bool:
     values = [decl.first, decl.last] + [bar.size_bytes for _, bar in bars] + [bar.start for _, bar in bars]
     values += [v for w in topo.windows if w.parent == decl.name for v in (w.first, w.last)]
     values += [v for f in topo.fixed if f.parent == decl.name for v in (f.first, f.last)]
-    if ANY in values:
+    return ANY in values
+
+
+def _concrete_window(topo: Topology, decl: WindowDecl, bars: list[tuple[str, BarDecl]]) -> iomem.Resource:
+    """The window's subtree as the firmware sees it, checked like pci_claim_resource() would."""
+    if _has_open_values(topo, decl, bars):
         raise ScenarioError(f"window {decl.name}: a BAR without a start needs every other value in its window "
                             f"concrete (no \"any\")")
     root = iomem.Resource(decl.name, decl.first, decl.last)

@@ -32,6 +32,8 @@ class TraceProperty:
     statement: str
     state_clauses: StateClauses | None = None
     step_clauses: StepClauses | None = None
+    antecedent: Callable[[Ops, Structure, State], Flag] | None = None
+    """A state from which the property has something to say; a proof must show one is reachable."""
 
 
 def _page_hull(ops: Ops, r: Range, page_bytes) -> Range:
@@ -100,6 +102,28 @@ def hotplug_clauses(ops: Ops, policy: Policy, st: Structure, before: State, even
     return clauses
 
 
+def _some_mapping(ops: Ops, st: Structure, state: State) -> Flag:
+    return ops.any_of(*state.mapped)
+
+
+def _some_dummy(ops: Ops, st: Structure, state: State) -> Flag:
+    return ops.any_of(*state.dummy_held)
+
+
+def _mapped_sub_page(ops: Ops, st: Structure, state: State) -> Flag:
+    return ops.any_of(*(ops.all_of(state.mapped[b], ops.ult(state.size[b], state.page_bytes))
+                        for b in range(len(st.bars))))
+
+
+def _reprobe_of_mmappable(ops: Ops, st: Structure, state: State) -> Flag:
+    return ops.any_of(*(ops.all_of(state.opened[st.device_of(b)], state.mmap_ok[b], state.dummy_held[b])
+                        for b in range(len(st.bars))))
+
+
+def _mapping_and_absent_device(ops: Ops, st: Structure, state: State) -> Flag:
+    return ops.all_of(ops.any_of(*state.mapped), ops.any_of(*(ops.negate(p) for p in state.present)))
+
+
 TRACE_PROPERTIES = {
     prop.id: prop for prop in (
         TraceProperty(
@@ -108,34 +132,34 @@ TRACE_PROPERTIES = {
             "In every state, the physical range each live user mapping of a BAR reaches "
             "(vfio_pci_mmap: PAGE_ALIGN(len) from start >> PAGE_SHIFT, fixed at mmap time) "
             "overlaps no BAR of another device and no fixed resource.",
-            state_clauses=isolation_clauses),
+            state_clauses=isolation_clauses, antecedent=_mapped_sub_page),
         TraceProperty(
             "dummy.held-while-mapped",
             "The page remainder of a mapped sub-page BAR stays reserved while the mapping exists",
             "In every state, a live mapping reaches only its BAR as the resource tree now "
             "has it and that BAR's held \"vfio sub-page reserved\" dummy "
             "(vfio_pci_probe_mmaps() requests it; vfio_pci_core_disable() releases it).",
-            state_clauses=held_while_mapped_clauses),
+            state_clauses=held_while_mapped_clauses, antecedent=_mapped_sub_page),
         TraceProperty(
             "probe.idempotent",
             "Probing twice without a close neither flips mmap support nor leaks a reservation",
             "On a repeated probe of an open device, bar_mmap_supported[] and the held dummies "
             "are unchanged (Alex Williamson on the v3 per-BAR patch: \"If we were to call this "
             "a second time, we might get a different result\").",
-            step_clauses=idempotent_clauses),
+            step_clauses=idempotent_clauses, antecedent=_reprobe_of_mmappable),
         TraceProperty(
             "dummy.no-leak",
             "Nothing is still reserved after close",
             "In every state, a \"vfio sub-page reserved\" dummy is held only while its device is "
             "open (vfio_pci_core_disable() releases every dummy at the last close).",
-            state_clauses=no_leak_clauses),
+            state_clauses=no_leak_clauses, antecedent=_some_dummy),
         TraceProperty(
             "hotplug.no-placement-in-mapped-page",
             "Hot-plug and rescan never place a BAR into a page another device has mapped",
             "On hot-add and rescan, no BAR is newly placed in a page reached by a live mapping "
             "of another device (pci_assign_unassigned_bus_resources() -> allocate_resource() "
             "first fit).",
-            step_clauses=hotplug_clauses),
+            step_clauses=hotplug_clauses, antecedent=_mapping_and_absent_device),
     )
 }
 

@@ -19,6 +19,7 @@ import pytest
 from barcheck.cli import main
 from model.policies import BUILTIN
 from properties import REGISTRY
+from properties.trace import TRACE_PROPERTIES
 
 FAST = ["--property", "probe.idempotent", "--policy", "linux-4.8"]
 """One fast property/policy pair that proves."""
@@ -63,11 +64,13 @@ def test_list_prints_every_property_and_policy_one_per_line():
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert len(lines) == len(REGISTRY) + len(BUILTIN)
-    listed = [line.split()[:2] for line in lines]
-    assert sorted(name for kind, name in listed if kind == "property") == sorted(REGISTRY)
-    assert sorted(name for kind, name in listed if kind == "policy") == sorted(BUILTIN)
-    assert {kind for kind, _ in listed} == {"property", "policy"}
+    assert len(lines) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN)
+    listed = [line.split()[:3] for line in lines]
+    assert sorted(name for kind, name, form in listed if kind == "property" and form == "pair") == sorted(REGISTRY)
+    assert sorted(name for kind, name, form in listed if kind == "property" and form == "trace") == \
+        sorted(TRACE_PROPERTIES)
+    assert sorted(name for kind, name, _ in listed if kind == "policy") == sorted(BUILTIN)
+    assert {kind for kind, _, _ in listed} == {"property", "policy"}
 
 
 # ----------------------------------------------------------------------------- usage errors
@@ -354,8 +357,8 @@ def test_version_goes_through_main_return_value_and_stdout_argument():
 def test_console_command_list():
     proc = subprocess.run([barcheck_command(), "list"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == len(REGISTRY) + len(BUILTIN)
-    for name in [*REGISTRY, *BUILTIN]:
+    assert len(proc.stdout.splitlines()) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN)
+    for name in [*REGISTRY, *TRACE_PROPERTIES, *BUILTIN]:
         assert name in proc.stdout
 
 
