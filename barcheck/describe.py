@@ -50,6 +50,8 @@ def _why_no_mmap(st: Structure, state: State, b: int, policy: Policy | None) -> 
         return "no mmap (sub-page BAR: this kernel maps only BARs of at least a page)"
     if state.start[b] & (state.page_bytes - 1):
         return "no mmap (sub-page BAR whose start is not page-aligned)"
+    if state.dummy_held[b]:
+        return "no mmap (the rest of its page is taken by its own reservation from the first probe)"
     return "no mmap (the rest of its page cannot be reserved: it is taken)"
 
 

@@ -10,6 +10,7 @@ trace; without one the verdict is UNKNOWN, never PROVED.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -20,7 +21,7 @@ from barcheck.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.events import KERNEL_EVENTS, Event, EventKind, all_events
 from model.ops import ConcreteOps, Ops
 from model.pci import MIN_MEM_BAR_BYTES
-from model.placement import ANY_FREE
+from model.placement import ANY_FREE, FIRST_FIT
 from model.policies import Policy
 from model.ranges import at_least, is_nonempty, is_pow2, overlaps
 from model.scenario import granular
@@ -113,6 +114,8 @@ class _Run:
     settings: TraceSettings
     work: int = 0
     notes: list[str] = field(default_factory=list)
+    search_placement: str = FIRST_FIT
+    """The placement the current bounded search unrolls with."""
 
     def events(self) -> list[Event]:
         return all_events(self.st, self.settings.events)
@@ -314,18 +317,32 @@ def _same_term(a, b) -> bool:
 
 
 def _bmc_verdict(run: _Run, started: float, induction_failure: str) -> Result:
+    """Counterexamples come from the exact first-fit allocator only, so each is a real kernel trace.
+
+    A trace that needs the any-free over-approximation is reported as UNKNOWN, never as a
+    counterexample: the kernel's allocator might never pick that slot.
+    """
     found = None
     if run.settings.method != "bmc":
-        found = _bmc(run, typical=True)
+        found = _bmc(run, FIRST_FIT, typical=True)
         if not isinstance(found, TraceCounterexample):
             run.notes.append("no counterexample on the typical layout (bridge window 0xfe800000-0xfe9fffff "
                              "inside 0xfe000000-0xfebfffff); searched every layout")
             found = None
-    found = found or _bmc(run)
+    found = found or _bmc(run, FIRST_FIT)
     if isinstance(found, TraceCounterexample):
         return _result(run, Verdict.COUNTEREXAMPLE, started, trace=found)
     if found:
         return _result(run, Verdict.UNKNOWN, started, found)
+    if run.settings.placement == ANY_FREE:
+        loose = _bmc(run, ANY_FREE)
+        if isinstance(loose, TraceCounterexample):
+            events = ", ".join(f"{s.event.kind.value}({s.event.target})" for s in loose.steps)
+            return _result(run, Verdict.UNKNOWN, started,
+                           f"a trace ({events}) violates the property only when hot-plug may pick any free slot; "
+                           f"none does with the kernel's first fit up to depth {run.settings.depth}")
+        if loose:
+            return _result(run, Verdict.UNKNOWN, started, loose)
     if run.settings.method == "bmc":
         return _proved(run, started)
     reason = (f"the invariant is not inductive ({induction_failure}) and no counterexample exists "
@@ -347,13 +364,14 @@ def _typical_layout(ops: Ops, run: _Run, state: State) -> list:
 _TYPICAL_WINDOWS = {True: (0xFE800000, 0xFE9FFFFF), False: (0xFE000000, 0xFEBFFFFF)}
 
 
-def _bmc(run: _Run, typical: bool = False) -> TraceCounterexample | str | None:
+def _bmc(run: _Run, placement: str, typical: bool = False) -> TraceCounterexample | str | None:
     """The shortest violating trace up to the depth bound, or a reason it could not be decided.
 
     `typical` first searches the layouts with the windows at their q35 places:
     a counterexample found there is as real as any (it is replayed), and the
     search is much cheaper; only the absence of one needs the full search.
     """
+    run.search_placement = placement
     ts = run.solver()
     ops, st, policy, events = ts.ops, run.st, run.policy, run.events()
     state = ts.fresh_state("s0")
@@ -384,7 +402,7 @@ def _unroll(ts: TraceSolver, run: _Run, states: list, selectors: list, choice_va
     sel = ts.selector(f"e{i}", len(events))
     choices = ts.fresh_choices(f"e{i}")
     nxt = ts.fresh_state(f"s{i + 1}", constants=states[-1])
-    for k, step in enumerate(ts.successors(run.policy, states[-1], events, run.settings.placement, choices)):
+    for k, step in enumerate(ts.successors(run.policy, states[-1], events, run.search_placement, choices)):
         ts.add(ops.implies(ts.selected(sel, k), ops.all_of(step.enabled, ts.equal_states(nxt, step.after))))
     states.append(nxt)
     selectors.append(sel)
@@ -394,7 +412,7 @@ def _unroll(ts: TraceSolver, run: _Run, states: list, selectors: list, choice_va
 def _step_violation(ts: TraceSolver, run: _Run, before: State, sel, choices, events: list):
     cases = []
     for k, (event, step) in enumerate(zip(events, ts.successors(run.policy, before, events,
-                                                                 run.settings.placement, choices))):
+                                                                 run.search_placement, choices))):
         clauses = property_clauses(run.prop, ts.ops, run.policy, run.st, before, event, step.after)
         if clauses:
             cases.append(ts.ops.all_of(ts.selected(sel, k), ts.ops.negate(_conj(ts.ops, clauses))))
@@ -409,7 +427,8 @@ def _extract(ts: TraceSolver, run: _Run, bad, states, selectors, choice_vars, ev
     initial = decode_state(model, states[0])
     moves = [Move(events[decode_value(model, sel)], decode_value(model, ch))
              for sel, ch in zip(selectors, choice_vars)]
-    return replay_trace(run.prop, run.policy, run.st, initial, moves, run.settings)
+    return replay_trace(run.prop, run.policy, run.st, initial, moves,
+                        dataclasses.replace(run.settings, placement=run.search_placement))
 
 
 def _canonical(ts: TraceSolver, run: _Run, initial: State, model):

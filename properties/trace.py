@@ -110,14 +110,8 @@ def _some_dummy(ops: Ops, st: Structure, state: State) -> Flag:
     return ops.any_of(*state.dummy_held)
 
 
-def _mapped_sub_page(ops: Ops, st: Structure, state: State) -> Flag:
-    return ops.any_of(*(ops.all_of(state.mapped[b], ops.ult(state.size[b], state.page_bytes))
-                        for b in range(len(st.bars))))
-
-
 def _reprobe_of_mmappable(ops: Ops, st: Structure, state: State) -> Flag:
-    return ops.any_of(*(ops.all_of(state.opened[st.device_of(b)], state.mmap_ok[b], state.dummy_held[b])
-                        for b in range(len(st.bars))))
+    return ops.any_of(*(ops.all_of(state.opened[st.device_of(b)], state.mmap_ok[b]) for b in range(len(st.bars))))
 
 
 def _mapping_and_absent_device(ops: Ops, st: Structure, state: State) -> Flag:
@@ -132,14 +126,14 @@ TRACE_PROPERTIES = {
             "In every state, the physical range each live user mapping of a BAR reaches "
             "(vfio_pci_mmap: PAGE_ALIGN(len) from start >> PAGE_SHIFT, fixed at mmap time) "
             "overlaps no BAR of another device and no fixed resource.",
-            state_clauses=isolation_clauses, antecedent=_mapped_sub_page),
+            state_clauses=isolation_clauses, antecedent=_some_mapping),
         TraceProperty(
             "dummy.held-while-mapped",
             "The page remainder of a mapped sub-page BAR stays reserved while the mapping exists",
             "In every state, a live mapping reaches only its BAR as the resource tree now "
             "has it and that BAR's held \"vfio sub-page reserved\" dummy "
             "(vfio_pci_probe_mmaps() requests it; vfio_pci_core_disable() releases it).",
-            state_clauses=held_while_mapped_clauses, antecedent=_mapped_sub_page),
+            state_clauses=held_while_mapped_clauses, antecedent=_some_mapping),
         TraceProperty(
             "probe.idempotent",
             "Probing twice without a close neither flips mmap support nor leaks a reservation",
