@@ -175,11 +175,19 @@ def write_atomically(directory: Path, filename: str, text: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, directory / filename)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
     return directory / filename
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates files 0600; reports get the usual permissions)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _list(stdout: TextIO) -> int:

@@ -66,8 +66,11 @@ def check_scenario(spec: ScenarioSpec, policy: Policy, page_bytes: int, seed: in
     layout = boot_layout(spec.topology, spec.firmware)
     moves = [Move(to_event(layout, decl)) for decl in spec.events]
     if has_open_values(layout):
-        from barcheck.scenario_search import search_open_values
+        from barcheck.scenario_search import VACUOUS, search_open_values
         found = search_open_values(spec, layout, policy, page_bytes, moves, selected_properties(spec), seed, rlimit)
+        if found == VACUOUS:
+            return PageRun(page_bytes, Verdict.VACUOUS,
+                           reason="no value of the open (\"any\") fields lets every event happen; nothing was checked")
         if isinstance(found, str):
             return PageRun(page_bytes, Verdict.UNKNOWN, reason=found)
         expectations = any(d.expect_mmap is not None or d.expect_start is not None or d.expect_reserved is not None
@@ -75,7 +78,8 @@ def check_scenario(spec: ScenarioSpec, policy: Policy, page_bytes: int, seed: in
         unchecked = " (expect_* fields are checked only when every value is concrete)" if expectations else ""
         if found is None:
             return PageRun(page_bytes, Verdict.PROVED,
-                           reason="no value of the open (\"any\") fields violates a property at any step" + unchecked)
+                           reason="every event can happen, and no value of the open (\"any\") fields violates a "
+                                  "property at any step" + unchecked)
         initial, values = found
         result = run_concrete(spec, layout, policy, initial, moves)
         if result.verdict is not Verdict.COUNTEREXAMPLE:

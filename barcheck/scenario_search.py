@@ -14,6 +14,9 @@ from model.system import State
 from model.topology import ANY, Layout
 from properties.trace import TraceProperty
 
+VACUOUS = "vacuous"
+"""No value of the open fields lets every event of the scenario happen."""
+
 
 def _pin(ts: TraceSolver, layout: Layout, s0: State) -> tuple[list, dict]:
     """Constraints fixing the concrete values, and the open values by name."""
@@ -58,9 +61,10 @@ def search_open_values(spec, layout: Layout, policy: Policy, page_bytes: int, mo
     status, reason = ts.check()
     if status != SAT:
         return reason if status == UNKNOWN else "the scenario's fixed values contradict the PCI or resource-tree rules"
-    bad, state = [], s0
+    bad, state, happened = [], s0, []
     for move in moves:
         step = transition(ops, policy, st, state, move.event, FIRST_FIT)
+        happened.append(step.enabled)
         after = merge_states(ops, step.enabled, step.after, state)
         for prop in props:
             clauses = prop.state_clauses(ops, policy, st, after) if prop.state_clauses else []
@@ -69,6 +73,11 @@ def search_open_values(spec, layout: Layout, policy: Policy, page_bytes: int, mo
                 clauses += [(name, ops.implies(step.enabled, flag)) for name, flag in stepped]
             bad += [ops.negate(flag) for _, flag in clauses]
         state = after
+    status, reason = ts.check_with(ops.all_of(*happened))
+    if status == UNKNOWN:
+        return f"search: {reason}"
+    if status != SAT:
+        return VACUOUS
     status, reason = ts.check_with(ops.any_of(*bad))
     if status == UNKNOWN:
         return f"search: {reason}"
