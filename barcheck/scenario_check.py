@@ -132,7 +132,7 @@ def _clause_text(st, name: str) -> str:
 
 
 def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:
-    st, after = layout.structure, t.after
+    after = t.after
     found = []
     if decl.kind in (EventKind.OPEN, EventKind.HOT_ADD, EventKind.REPROBE, EventKind.RESCAN):
         bars = _bars_of(layout, decl)

@@ -25,7 +25,8 @@ from model.placement import ANY_FREE, FIRST_FIT
 from model.policies import Policy
 from model.ranges import at_least, is_nonempty, is_pow2, overlaps
 from model.scenario import granular
-from model.simulate import Move, run
+from model.simulate import Move, idle_state
+from model.simulate import run as simulate
 from model.system import State, Structure
 from model.units import MIB
 from properties.trace import Clauses, TraceProperty, invariant_clauses
@@ -221,7 +222,6 @@ def _assumption_names(run: _Run) -> list[str]:
 
 
 def _any_state(run: _Run) -> State:
-    from model.simulate import idle_state
     n_bars = len(run.st.bars)
     return idle_state(run.st, run.page_bytes, [(0, 0)] * len(run.st.windows), [(0, 0)] * len(run.st.fixed),
                       [16] * n_bars, [False] * len(run.st.devices), [None] * n_bars)
@@ -455,7 +455,7 @@ def replay_trace(prop: TraceProperty, policy: Policy, st: Structure, initial: St
                  settings: TraceSettings) -> TraceCounterexample:
     """Run the trace on integers and find the clause it breaks; a trace that breaks none is a checker bug."""
     ops = ConcreteOps(settings.width)
-    taken = run(policy, st, initial, moves, settings.width, settings.placement)
+    taken = simulate(policy, st, initial, moves, settings.width, settings.placement)
     steps = []
     for number, t in enumerate(taken, start=1):
         if not t.enabled:
@@ -480,8 +480,3 @@ def _violated(prop: TraceProperty, ops: Ops, policy: Policy, st: Structure, init
             if not flag:
                 return name
     return None
-
-
-def describe_moves(moves: Sequence[Move]) -> list[str]:
-    return [f"{m.event.kind.value}({m.event.target})" for m in moves]
-
