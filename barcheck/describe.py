@@ -107,3 +107,17 @@ def describe_step(st: Structure, t: Taken, policy: Policy) -> str:
     if kind is EventKind.RESCAN:
         return f"{head}: bridge window released and reassigned; {_placement_text(st, t, st.bars_in(target))}{_released(st, t)}"
     return f"{head}{_released(st, t) or ''}".replace(f"{head}; ", f"{head}: ")
+
+
+def clause_text(st: Structure, name: str) -> str:
+    """A clause label such as `bar:0/fixed:0` in domain words."""
+    parts = []
+    for part in name.split("/"):
+        kind, _, index = part.partition(":")
+        if kind in ("bar", "mapped") and index.isdigit():
+            parts.append(st.label(int(index)))
+        elif kind == "fixed" and index.isdigit():
+            parts.append(st.fixed[int(index)].name)
+        else:
+            parts.append(part)
+    return " vs ".join(parts)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from barcheck.describe import describe_step, reserved_ranges
+from barcheck.describe import clause_text, describe_step, reserved_ranges
+from barcheck.tracecheck import property_clauses
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.verdict import EncodingMismatch, Verdict
 from model.events import Event, EventKind
@@ -109,26 +110,12 @@ def run_concrete(spec: ScenarioSpec, layout: Layout, policy: Policy, initial: St
 def _violations(ops, policy: Policy, st, props: list[TraceProperty], t) -> tuple[str, ...]:
     found = []
     for prop in props:
-        clauses = prop.state_clauses(ops, policy, st, t.after) if prop.state_clauses else []
-        if prop.step_clauses:
-            clauses = clauses + prop.step_clauses(ops, policy, st, t.before, t.event, t.after)
+        clauses = property_clauses(prop, ops, policy, st, t.after) + \
+            property_clauses(prop, ops, policy, st, t.before, t.event, t.after)
         broken = [name for name, holds in clauses if not holds]
         if broken:
-            found.append(f"{prop.id} ({', '.join(_clause_text(st, name) for name in broken)})")
+            found.append(f"{prop.id} ({', '.join(clause_text(st, name) for name in broken)})")
     return tuple(found)
-
-
-def _clause_text(st, name: str) -> str:
-    parts = []
-    for part in name.split("/"):
-        kind, _, index = part.partition(":")
-        if kind in ("bar", "mapped") and index.isdigit():
-            parts.append(st.label(int(index)))
-        elif kind == "fixed" and index.isdigit():
-            parts.append(st.fixed[int(index)].name)
-        else:
-            parts.append(part)
-    return " vs ".join(parts)
 
 
 def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:

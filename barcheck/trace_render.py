@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from barcheck.describe import bar_text, describe_step
-from barcheck.scenario_check import _clause_text
-from model.policies import get_policy
+from barcheck.describe import bar_text, clause_text, describe_step
+from model.policies import BUILTIN
 from model.simulate import Taken
 
 
@@ -24,18 +23,13 @@ def _boot_text(tcx) -> str:
 
 
 def trace_lines(tcx, policy_name: str) -> list[str]:
-    policy = get_policy(policy_name) if _known(policy_name) else None
+    policy = BUILTIN.get(policy_name)
     lines = [f"0. {_boot_text(tcx)}"]
     for step in tcx.steps:
         taken = Taken(step.event, True, step.before, step.after)
         lines.append(f"{step.number}. {describe_step(tcx.structure, taken, policy)}")
-    lines.append(f"violated: {tcx.property_id} at {_clause_text(tcx.structure, tcx.violated)}: {tcx.property_title}")
+    lines.append(f"violated: {tcx.property_id} at {clause_text(tcx.structure, tcx.violated)}: {tcx.property_title}")
     return lines
-
-
-def _known(name: str) -> bool:
-    from model.policies import BUILTIN
-    return name in BUILTIN
 
 
 def trace_doc(tcx, policy_name: str) -> dict[str, Any]:
@@ -45,7 +39,7 @@ def trace_doc(tcx, policy_name: str) -> dict[str, Any]:
         "replayed": True,
         "placement": tcx.placement,
         "property": tcx.property_id,
-        "violated": _clause_text(st, tcx.violated),
+        "violated": clause_text(st, tcx.violated),
         "page_size": hex(s0.page_bytes),
         "boot": {
             "windows": [{"name": spec.name, "start": hex(s0.window[w].first), "end": hex(s0.window[w].last)}

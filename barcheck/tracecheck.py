@@ -185,25 +185,23 @@ def _witness(run: _Run) -> list[str] | str | None:
     """The events of a shortest trace to a state satisfying the property's antecedent."""
     if run.prop.antecedent is None:
         return []
-    ts = run.solver()
-    ops, st, events = ts.ops, run.st, run.events()
-    state = ts.fresh_state("s0")
-    ts.add(*(flag for _, flag in constant_assumptions(ops, st, state)))
-    ts.add(*(flag for _, flag in boot_assumptions(ops, run.policy, st, state)))
-    states, selectors, choice_vars = [state], [], []
+    run.search_placement = FIRST_FIT
+    ts, trace = _start_unrolling(run)
+    ops, st, base_work = ts.ops, run.st, run.work
     for depth in range(WITNESS_DEPTH + 1):
-        status, reason = ts.check_with(run.prop.antecedent(ops, st, states[-1]))
-        run.work += ts.work()
+        reached = run.prop.antecedent(ops, st, trace.states[-1])
+        status, reason = ts.check_with(reached)
+        run.work = base_work + ts.work()
         if status == UNKNOWN:
             return reason
         if status == SAT:
-            ts.add(run.prop.antecedent(ops, st, states[-1]))
+            ts.add(reached)
             ts.check()
             model = ts.model()
-            picked = [events[decode_value(model, sel)] for sel in selectors]
+            picked = [trace.events[decode_value(model, sel)] for sel in trace.selectors]
             return [f"{e.kind.value} {_target_name(st, e)}" for e in picked]
         if depth < WITNESS_DEPTH:
-            _unroll(ts, run, states, selectors, choice_vars, events)
+            trace.extend(ts, run)
     return None
 
 
@@ -364,6 +362,43 @@ def _typical_layout(ops: Ops, run: _Run, state: State) -> list:
 _TYPICAL_WINDOWS = {True: (0xFE800000, 0xFE9FFFFF), False: (0xFE000000, 0xFEBFFFFF)}
 
 
+@dataclass
+class _Unrolling:
+    """The symbolic states of a trace so far, the event chosen at each step, and its successors."""
+
+    events: list[Event]
+    states: list[State]
+    selectors: list = field(default_factory=list)
+    choices: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    """Per unrolled step: the successor of every event from the state before it."""
+
+    def extend(self, ts: TraceSolver, run: _Run) -> None:
+        ops, i = ts.ops, len(self.selectors)
+        sel = ts.selector(f"e{i}", len(self.events))
+        choices = ts.fresh_choices(f"e{i}")
+        nxt = ts.fresh_state(f"s{i + 1}", constants=self.states[-1])
+        steps = ts.successors(run.policy, self.states[-1], self.events, run.search_placement, choices)
+        for k, step in enumerate(steps):
+            ts.add(ops.implies(ts.selected(sel, k), ops.all_of(step.enabled, ts.equal_states(nxt, step.after))))
+        self.states.append(nxt)
+        self.selectors.append(sel)
+        self.choices.append(choices)
+        self.steps.append(steps)
+
+
+def _start_unrolling(run: _Run, typical: bool = False) -> tuple[TraceSolver, _Unrolling]:
+    """A solver holding a boot state (optionally on the typical window layout)."""
+    ts = run.solver()
+    ops, st = ts.ops, run.st
+    state = ts.fresh_state("s0")
+    ts.add(*(flag for _, flag in constant_assumptions(ops, st, state)))
+    if typical and run.settings.width >= 32:
+        ts.add(*_typical_layout(ops, run, state))
+    ts.add(*(flag for _, flag in boot_assumptions(ops, run.policy, st, state)))
+    return ts, _Unrolling(run.events(), [state])
+
+
 def _bmc(run: _Run, placement: str, typical: bool = False) -> TraceCounterexample | str | None:
     """The shortest violating trace up to the depth bound, or a reason it could not be decided.
 
@@ -372,61 +407,43 @@ def _bmc(run: _Run, placement: str, typical: bool = False) -> TraceCounterexampl
     search is much cheaper; only the absence of one needs the full search.
     """
     run.search_placement = placement
-    ts = run.solver()
-    ops, st, policy, events = ts.ops, run.st, run.policy, run.events()
-    state = ts.fresh_state("s0")
-    ts.add(*(flag for _, flag in constant_assumptions(ops, st, state)))
-    if typical and run.settings.width >= 32:
-        ts.add(*_typical_layout(ops, run, state))
-    ts.add(*(flag for _, flag in boot_assumptions(ops, policy, st, state)))
-    states, selectors, choice_vars = [state], [], []
+    ts, trace = _start_unrolling(run, typical)
+    ops, base_work = ts.ops, run.work
     for depth in range(run.settings.depth + 1):
-        bad = ops.negate(_conj(ts.ops, property_clauses(run.prop, ops, policy, st, states[-1])))
+        bad = ops.negate(_conj(ops, property_clauses(run.prop, ops, run.policy, run.st, trace.states[-1])))
         if depth > 0:
-            bad = ops.any_of(bad, _step_violation(ts, run, states[-2], selectors[-1], choice_vars[-1], events))
+            bad = ops.any_of(bad, _step_violation(ts, run, trace))
         status, reason = ts.check_with(bad)
-        run.work = ts.work()
+        run.work = base_work + ts.work()
         if status == UNKNOWN:
             return f"bounded check at depth {depth}: {reason}"
         if status == SAT:
-            return _extract(ts, run, bad, states, selectors, choice_vars, events)
+            return _extract(ts, run, bad, trace)
         if depth == run.settings.depth:
             return None
-        _unroll(ts, run, states, selectors, choice_vars, events)
+        trace.extend(ts, run)
     return None
 
 
-def _unroll(ts: TraceSolver, run: _Run, states: list, selectors: list, choice_vars: list, events: list) -> None:
-    i = len(selectors)
-    ops = ts.ops
-    sel = ts.selector(f"e{i}", len(events))
-    choices = ts.fresh_choices(f"e{i}")
-    nxt = ts.fresh_state(f"s{i + 1}", constants=states[-1])
-    for k, step in enumerate(ts.successors(run.policy, states[-1], events, run.search_placement, choices)):
-        ts.add(ops.implies(ts.selected(sel, k), ops.all_of(step.enabled, ts.equal_states(nxt, step.after))))
-    states.append(nxt)
-    selectors.append(sel)
-    choice_vars.append(choices)
-
-
-def _step_violation(ts: TraceSolver, run: _Run, before: State, sel, choices, events: list):
+def _step_violation(ts: TraceSolver, run: _Run, trace: _Unrolling):
+    """The last unrolled step is an event whose step clauses fail."""
+    ops, before, sel = ts.ops, trace.states[-2], trace.selectors[-1]
     cases = []
-    for k, (event, step) in enumerate(zip(events, ts.successors(run.policy, before, events,
-                                                                 run.search_placement, choices))):
-        clauses = property_clauses(run.prop, ts.ops, run.policy, run.st, before, event, step.after)
+    for k, (event, step) in enumerate(zip(trace.events, trace.steps[-1])):
+        clauses = property_clauses(run.prop, ops, run.policy, run.st, before, event, step.after)
         if clauses:
-            cases.append(ts.ops.all_of(ts.selected(sel, k), ts.ops.negate(_conj(ts.ops, clauses))))
-    return ts.ops.any_of(*cases)
+            cases.append(ops.all_of(ts.selected(sel, k), ops.negate(_conj(ops, clauses))))
+    return ops.any_of(*cases)
 
 
-def _extract(ts: TraceSolver, run: _Run, bad, states, selectors, choice_vars, events) -> TraceCounterexample:
+def _extract(ts: TraceSolver, run: _Run, bad, trace: _Unrolling) -> TraceCounterexample:
     ts.add(bad)
     if ts.check()[0] != SAT:
         raise EncodingMismatch("bounded check: the violation vanished when asserted")
-    model = _canonical(ts, run, states[0], ts.model())
-    initial = decode_state(model, states[0])
-    moves = [Move(events[decode_value(model, sel)], decode_value(model, ch))
-             for sel, ch in zip(selectors, choice_vars)]
+    model = _canonical(ts, run, trace.states[0], ts.model())
+    initial = decode_state(model, trace.states[0])
+    moves = [Move(trace.events[decode_value(model, sel)], decode_value(model, ch))
+             for sel, ch in zip(trace.selectors, trace.choices)]
     return replay_trace(run.prop, run.policy, run.st, initial, moves,
                         dataclasses.replace(run.settings, placement=run.search_placement))
 

@@ -196,26 +196,23 @@ def _rescan(ops: Ops, st: Structure, state: State, w: int, placement: str,
 def transition(ops: Ops, policy: Policy, st: Structure, state: State, event: Event,
                placement: str = FIRST_FIT, choices: Sequence[Word] | None = None) -> Step:
     """The guard and the successor state of one event."""
-    kind, t = event.kind, event.target
-    if kind is EventKind.OPEN:
-        return _open(ops, policy, st, state, t)
-    if kind is EventKind.CLOSE:
-        return _close(ops, policy, st, state, t)
-    if kind is EventKind.MMAP:
-        return _mmap(ops, policy, st, state, t)
-    if kind is EventKind.MUNMAP:
-        return _munmap(ops, policy, st, state, t)
-    if kind is EventKind.RESET:
-        return _reset(ops, policy, st, state, t)
-    if kind is EventKind.REPROBE:
-        return _reprobe(ops, policy, st, state, t)
-    if kind is EventKind.HOT_ADD:
+    t = event.target
+    if event.kind in _VFIO_EVENTS:
+        return _VFIO_EVENTS[event.kind](ops, policy, st, state, t)
+    if event.kind is EventKind.HOT_ADD:
         return _hot_add(ops, st, state, t, placement, choices)
-    if kind is EventKind.HOT_REMOVE:
+    if event.kind is EventKind.HOT_REMOVE:
         return _hot_remove(ops, st, state, t)
-    if kind is EventKind.RESCAN:
+    if event.kind is EventKind.RESCAN:
         return _rescan(ops, st, state, t, placement, choices)
-    raise ValueError(f"unknown event {kind!r}")
+    raise ValueError(f"unknown event {event.kind!r}")
+
+
+_VFIO_EVENTS = {
+    EventKind.OPEN: _open, EventKind.CLOSE: _close, EventKind.MMAP: _mmap, EventKind.MUNMAP: _munmap,
+    EventKind.RESET: _reset, EventKind.REPROBE: _reprobe,
+}
+"""Events whose effect the vfio-pci policy decides."""
 
 
 def newly_placed(ops: Ops, st: Structure, before: State, after: State, b: int) -> Flag:

@@ -8,7 +8,7 @@ from typing import Sequence
 import z3
 
 from barcheck.smt.encode import decode, symbolic_scenario
-from barcheck.smt.solver import make_solver, work_done
+from barcheck.smt.solver import make_solver, pull_toward, work_done
 from model.ops_z3 import SymbolicOps
 from model.scenario import FLAG_FIELDS, PairScenario, Shape
 
@@ -112,16 +112,4 @@ class Query:
                 model = solver.model()
             solver.add(wanted)
             return model
-        value = lambda m: m.eval(variable, model_completion=True).as_long()  # noqa: E731
-        if value(model) != target and solver.check(variable == target) == z3.sat:
-            model = solver.model()
-        if value(model) == target:
-            solver.add(variable == target)
-            return model
-        for bit in reversed(range(self.shape.width)):
-            want = (target >> bit) & 1
-            bit_term = z3.Extract(bit, bit, variable)
-            if ((value(model) >> bit) & 1) != want and solver.check(bit_term == want) == z3.sat:
-                model = solver.model()
-            solver.add(bit_term == ((value(model) >> bit) & 1))
-        return model
+        return pull_toward(solver, variable, target, model)

@@ -29,3 +29,24 @@ def work_done(solver: z3.Solver) -> int:
     """Resource units consumed so far in the solver's context: a deterministic measure of effort."""
     stats = solver.statistics()
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+
+
+def pull_toward(solver: z3.Solver, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
+    """Fix `variable` as close to `target` as the constraints allow, most significant bit first.
+
+    The result depends only on which constraint sets are satisfiable, not on the
+    models z3 returns; `model` is a witness before and after.
+    """
+    value = lambda m: m.eval(variable, model_completion=True).as_long()  # noqa: E731
+    if value(model) != target and solver.check(variable == target) == z3.sat:
+        model = solver.model()
+    if value(model) == target:
+        solver.add(variable == target)
+        return model
+    for bit in reversed(range(variable.size())):
+        want = (target >> bit) & 1
+        term = z3.Extract(bit, bit, variable)
+        if ((value(model) >> bit) & 1) != want and solver.check(term == want) == z3.sat:
+            model = solver.model()
+        solver.add(term == ((value(model) >> bit) & 1))
+    return model

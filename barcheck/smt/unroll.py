@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.smt.solver import make_solver, work_done
+from barcheck.smt.solver import make_solver, pull_toward, work_done
 from model.events import Event, Step, transition
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy
@@ -114,21 +114,7 @@ class TraceSolver:
         return work_done(self.solver)
 
     def pull_toward(self, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
-        """Fix `variable` as close to `target` as the constraints allow (most significant bit first)."""
-        solver = self.solver
-        value = lambda m: m.eval(variable, model_completion=True).as_long()  # noqa: E731
-        if value(model) != target and solver.check(variable == target) == z3.sat:
-            model = solver.model()
-        if value(model) == target:
-            solver.add(variable == target)
-            return model
-        for bit in reversed(range(variable.size())):
-            want = (target >> bit) & 1
-            term = z3.Extract(bit, bit, variable)
-            if ((value(model) >> bit) & 1) != want and solver.check(term == want) == z3.sat:
-                model = solver.model()
-            solver.add(term == ((value(model) >> bit) & 1))
-        return model
+        return pull_toward(self.solver, variable, target, model)
 
 
 def _flatten(value: Any) -> list:
