@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--out", metavar="DIR", help="write check.<ext> into DIR instead of stdout")
     check_cmd.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     check_cmd.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT)
+    conform = commands.add_parser("conform", help="run scenarios on a real kernel under QEMU and compare with the model")
+    conform.add_argument("scenario", nargs="*", metavar="SCENARIO.toml")
+    conform.add_argument("--policy", action="append", default=[], metavar="NAME",
+                         help="override the scenario's policy (repeatable)")
+    conform.add_argument("--format", choices=("text", "md", "json"), default="text")
+    conform.add_argument("--out", metavar="DIR", help="write conform.<ext> into DIR instead of stdout")
+    conform.add_argument("--logs", metavar="DIR", help="keep each guest console as DIR/<name>-<arch>.log")
+    conform.add_argument("--jobs", type=_positive, default=min(2, os.cpu_count() or 1),
+                         help="guests booted at once (default: up to 2)")
+    conform.add_argument("--timeout", type=_positive, default=None, metavar="SECONDS",
+                         help="per guest (default: 240 for x86_64, 300 for ppc64le)")
+    conform.add_argument("--setup", action="store_true",
+                         help="install QEMU and the compilers with apt-get first (needs root or sudo)")
     return parser
 
 
@@ -278,12 +291,70 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_INCONCLUSIVE if verdicts & {Verdict.UNKNOWN, Verdict.VACUOUS} else EXIT_PROVED
 
 
+def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from barcheck.conform import run as conform_run
+    from barcheck.conform.machines import MACHINES
+    from barcheck.conform.plan import make_plan
+    from barcheck.conform.render import RENDERERS as CONFORM_RENDERERS, summary_line as conform_summary
+    from barcheck.conform.setup import install
+    if not args.scenario and not args.setup:
+        raise UsageError("conform: give scenario files, or --setup")
+    plans = []
+    for path in args.scenario:
+        try:
+            spec = load_scenario(path)
+            plan = make_plan(spec)
+        except ScenarioError as err:
+            raise UsageError(str(err)) from None
+        try:
+            chosen = [get_policy(name) for name in dict.fromkeys(args.policy or [spec.policy])]
+        except UnknownPolicy as err:
+            raise UsageError(f"{spec.path}: policy: {err}") from None
+        plans += [(plan, policy) for policy in chosen]
+    for directory in (args.out, args.logs):
+        if directory:
+            check_out_dir(Path(directory))
+    if args.setup:
+        wanted = list({p.machine.arch: p.machine for p, _ in plans}.values()) or list(MACHINES.values())
+        code = install(wanted, stderr)
+        if code or not plans:
+            return EXIT_INCONCLUSIVE if code else EXIT_PROVED
+
+    def progress(result) -> None:
+        stderr.write(f"barcheck conform: {result.verdict} {result.plan.spec.name} ({result.machine.arch}) "
+                     f"{result.seconds:.1f} s\n")
+        stderr.flush()
+
+    results = conform_run.run_all(plans, args.jobs, args.timeout, progress)
+    if args.logs:
+        for r in results:
+            if r.console:
+                write_atomically(Path(args.logs), f"{r.plan.spec.name}-{r.machine.arch}.log", "\n".join(r.console) + "\n")
+    meta = {"barcheck_version": barcheck.__version__}
+    render, extension = CONFORM_RENDERERS[args.format]
+    text = render(results, meta)
+    if args.out:
+        path = write_atomically(Path(args.out), f"conform.{extension}", text)
+        stdout.write(f"wrote {path}: {conform_summary(results)}\n")
+    else:
+        stdout.write(text)
+    return conform_exit_code([r.verdict for r in results])
+
+
+def conform_exit_code(verdicts: list[str]) -> int:
+    if {"DISAGREE", "MISMATCH"} & set(verdicts):
+        return EXIT_COUNTEREXAMPLE
+    if {"ERROR", "SKIPPED"} & set(verdicts):
+        return EXIT_INCONCLUSIVE
+    return EXIT_PROVED
+
+
 def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     try:
         with contextlib.redirect_stdout(stdout):
             args = build_parser().parse_args(list(argv))
         commands = {"list": lambda: _list(stdout), "prove": lambda: _prove(args, stdout),
-                    "check": lambda: _check(args, stdout)}
+                    "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr)}
         return commands[args.command]()
     except SystemExit as done:
         return int(done.code or 0)

@@ -7,7 +7,7 @@ Every error is one line naming the file and the field, e.g.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from model.topology import ANY, FIRMWARES, BarDecl, DeviceDecl, FixedDecl, Topol
 from model.units import SizeError, parse_page_sizes, parse_size
 
 TOP_KEYS = {"name", "description", "policy", "page_sizes", "firmware", "host_bridge", "bridge", "device",
-            "fixed", "event", "properties"}
+            "fixed", "event", "properties", "conform"}
+CONFORM_ARCHES = ("x86_64", "ppc64le")
 EVENT_NAMES = {kind.value: kind for kind in EventKind}
 
 
@@ -44,6 +45,12 @@ class ScenarioSpec:
     topology: Topology
     events: tuple[EventDecl, ...]
     properties: tuple[str, ...]
+    conform_arch: str | None = None
+    """The `[conform]` table's arch: the machine `barcheck conform` boots."""
+    qemu_models: dict[str, str] = field(default_factory=dict)
+    """Device address -> the QEMU device model that `barcheck conform` creates for it."""
+    device_where: dict[str, str] = field(default_factory=dict)
+    """Device address -> its field path in the file (e.g. "device[2]"), for error messages."""
 
 
 class _Reader:
@@ -135,7 +142,8 @@ def parse_scenario(data: dict, name: str) -> ScenarioSpec:
         raise r.fail("page_sizes", str(exc)) from None
     windows = [_host_bridge(r, t, f"host_bridge[{i}]") for i, t in enumerate(_list(r, data, "host_bridge"))]
     windows += [_bridge(r, t, f"bridge[{i}]") for i, t in enumerate(_list(r, data, "bridge"))]
-    devices = [_device(r, t, f"device[{i}]") for i, t in enumerate(_list(r, data, "device"))]
+    device_tables = _list(r, data, "device")
+    devices = [_device(r, t, f"device[{i}]") for i, t in enumerate(device_tables)]
     fixed = [_fixed(r, t, f"fixed[{i}]") for i, t in enumerate(_list(r, data, "fixed"))]
     try:
         topology = Topology(windows, devices, fixed)
@@ -147,7 +155,20 @@ def parse_scenario(data: dict, name: str) -> ScenarioSpec:
         raise r.fail("properties", "expected a list of property ids")
     return ScenarioSpec(name, str(data.get("name", Path(name).stem)), str(data.get("description", "")),
                         r.text(data.get("policy", "linux-4.8"), "policy"), pages, firmware, topology, events,
-                        tuple(props))
+                        tuple(props), _conform_arch(r, data.get("conform")),
+                        {d.address: r.text(t["qemu"], f"device[{i}].qemu")
+                         for i, (d, t) in enumerate(zip(devices, device_tables)) if "qemu" in t},
+                        {d.address: f"device[{i}]" for i, d in enumerate(devices)})
+
+
+def _conform_arch(r: _Reader, table: Any) -> str | None:
+    if table is None:
+        return None
+    r.keys(table, "conform", {"arch"}, {"arch"})
+    arch = table["arch"]
+    if arch not in CONFORM_ARCHES:
+        raise r.fail("conform.arch", f"{arch!r} is not one of {', '.join(CONFORM_ARCHES)}")
+    return arch
 
 
 def _page_text(value: Any) -> str:
@@ -191,7 +212,7 @@ def _pci(r: _Reader, value: Any, where: str) -> str:
 
 
 def _device(r: _Reader, t: Any, where: str) -> DeviceDecl:
-    r.keys(t, where, {"address", "parent", "bars", "present", "name"}, {"address", "parent", "bars"})
+    r.keys(t, where, {"address", "parent", "bars", "present", "name", "qemu"}, {"address", "parent", "bars"})
     present = t.get("present", True)
     if not isinstance(present, bool):
         raise r.fail(f"{where}.present", "expected true or false")

@@ -1,0 +1,1 @@
+"""`barcheck conform`: run scenarios on a stock Linux kernel under QEMU and compare with the model."""
