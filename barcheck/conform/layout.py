@@ -105,14 +105,19 @@ def _absent_bar(spec: ScenarioSpec, d: DeviceDecl, bar: BarDecl) -> BarDecl:
 
 def _root_window(root: WindowDecl, obs: Observation, windows: dict, devices: list[DeviceDecl],
                  spec: ScenarioSpec) -> tuple[int, int]:
-    """The host bridge window ("PCI Bus dddd:00" at the top of /proc/iomem) holding the root bus's resources."""
+    """The smallest top-level /proc/iomem entry holding the root bus's BARs and bridge windows.
+
+    x86 names it "PCI Bus 0000:00"; on pseries it is the PHB's device-tree
+    node ("pci@800000020000000").
+    """
     inside = [windows[w.name] for w in spec.topology.windows if w.parent == root.name]
     inside += [(bar.start, bar.start + bar.size_bytes - 1) for d in devices if d.parent == root.name and d.present
                for bar in d.bars]
-    candidates = [e for e in obs.iomem if e.depth == 0 and e.name.startswith("PCI Bus ") and e.name.endswith(":00")]
-    for entry in candidates:
-        if all(entry.first <= first and last <= entry.last for first, last in inside):
-            return entry.first, entry.last
+    candidates = [e for e in obs.iomem if e.depth == 0 and "RAM" not in e.name and inside
+                  and all(e.first <= first and last <= e.last for first, last in inside)]
+    if candidates:
+        best = min(candidates, key=lambda e: e.last - e.first)
+        return best.first, best.last
     raise ObservationError("no host bridge window in /proc/iomem holds every root-bus BAR and bridge window")
 
 
@@ -121,6 +126,6 @@ def _fixed_in(window: WindowDecl, windows: list[WindowDecl], devices: list[Devic
     known = {(w.first, w.last) for w in windows if w.parent == window.name}
     known |= {(bar.start, bar.start + bar.size_bytes - 1) for d in devices if d.parent == window.name and d.present
               for bar in d.bars}
-    children = iomem_children(obs.iomem, window.first, window.last, "PCI Bus ")
+    children = iomem_children(obs.iomem, window.first, window.last)
     return [FixedDecl(f"{c.name} [{c.first:#x}-{c.last:#x}]", window.name, c.first, c.last)
             for c in children if (c.first, c.last) not in known]

@@ -90,6 +90,8 @@ class Observation:
 
 _HELLO = re.compile(r"kernel=(\S+) arch=(\S+) page_size=(\d+)")
 _IOMEM = re.compile(r"^( *)([0-9a-f]+)-([0-9a-f]+) : (.*)$")
+_AGENT = re.compile(r"(?:^|[^A-Za-z0-9_])BC (.*)$")
+"""An agent line; a kernel message without its newline may sit in front of it on the console."""
 
 
 def parse(lines: list[str]) -> Observation:
@@ -98,8 +100,10 @@ def parse(lines: list[str]) -> Observation:
     for line in lines:
         if line.startswith("HOST "):
             obs.host_notes.append(line[5:])
-        elif line.startswith("BC "):
-            state.feed(line[3:])
+        else:
+            found = _AGENT.search(line)
+            if found:
+                state.feed(found.group(1))
     return obs
 
 
@@ -182,10 +186,10 @@ class _ParseState:
         self.obs.done = True
 
 
-def iomem_children(entries: list[IomemEntry], first: int, last: int, name_prefix: str) -> list[IomemEntry]:
-    """The direct children of the entry [first, last] whose name starts with name_prefix."""
+def iomem_children(entries: list[IomemEntry], first: int, last: int) -> list[IomemEntry]:
+    """The direct children of the outermost entry [first, last]."""
     for i, entry in enumerate(entries):
-        if entry.first == first and entry.last == last and entry.name.startswith(name_prefix):
+        if entry.first == first and entry.last == last:
             children = []
             for below in entries[i + 1:]:
                 if below.depth <= entry.depth:
@@ -193,4 +197,4 @@ def iomem_children(entries: list[IomemEntry], first: int, last: int, name_prefix
                 if below.depth == entry.depth + 1:
                     children.append(below)
             return children
-    raise ObservationError(f"/proc/iomem has no {name_prefix!r} entry {first:#x}-{last:#x}")
+    raise ObservationError(f"/proc/iomem has no entry {first:#x}-{last:#x}")
