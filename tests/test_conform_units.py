@@ -195,3 +195,17 @@ def test_a_host_without_qemu_skips_with_the_setup_command(monkeypatch):
     [result] = conform_run.run_all([(plan, get_policy("linux-4.8"))], 1, None, lambda r: None)
     assert result.verdict == conform_run.SKIPPED
     assert "qemu-system-x86_64 not installed; run `barcheck conform --setup`" in result.reason
+
+
+def test_hot_add_on_the_root_bus_is_refused(tmp_path):
+    text = (ROOT / "conformance" / "x86-root-port.toml").read_text()
+    text = text.replace('address = "0000:02:00.0"\nparent = "0000:00:04.0"', 'address = "0000:00:09.0"\nparent = "pci0000:00"')
+    text = text.replace('device = "0000:02:00.0"', 'device = "0000:00:09.0"')
+    with pytest.raises(ScenarioError, match=r"event\[1\]: 0000:00:09.0 is on the root bus"):
+        make_plan(_spec(tmp_path, text))
+
+
+def test_root_ports_become_pcie_root_ports():
+    plan = make_plan(load_scenario(ROOT / "conformance" / "x86-root-port.toml"))
+    assert plan.qemu_device_args()[:2] == ["-device",
+                                           "pcie-root-port,id=br0000_00_03_0,chassis=1,slot=1,bus=pcie.0,addr=03.0"]

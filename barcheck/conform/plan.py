@@ -73,7 +73,7 @@ def make_plan(spec: ScenarioSpec) -> Plan:
         raise ScenarioError(f"{where}: host_bridge: conformance runs have exactly one host bridge, "
                             f"not {len(roots)}")
     nodes = _bridges(spec, machine, roots[0].name) + _devices(spec, machine, roots[0].name)
-    _check_events(spec, machine)
+    _check_events(spec, machine, roots[0].name)
     return Plan(spec, machine, tuple(nodes))
 
 
@@ -150,13 +150,16 @@ def _check_bars(spec: ScenarioSpec, field: str, d: DeviceDecl, sizes: dict[int, 
                                 f"{sizes[index]} bytes, not {bar.size_bytes}")
 
 
-def _check_events(spec: ScenarioSpec, machine: Machine) -> None:
+def _check_events(spec: ScenarioSpec, machine: Machine, root: str) -> None:
     """Events must make sense to a userspace program; what the kernel then does is observed."""
     present = {d.address for d in spec.topology.devices if d.present}
     opened: set[str] = set()
     mapped: set[tuple[str, int]] = set()
+    on_root_bus = {d.address for d in spec.topology.devices if d.parent == root}
     for decl in spec.events:
         problem = _event_problem(decl, machine, present, opened, mapped)
+        if not problem and decl.kind is EventKind.HOT_ADD and decl.target in on_root_bus:
+            problem = f"{decl.target} is on the root bus, which QEMU cannot hot-plug on {machine.arch}; put it behind a bridge"
         if problem:
             raise ScenarioError(f"{spec.path}: {decl.where}: {problem}")
         _apply(decl, present, opened, mapped)
