@@ -131,3 +131,19 @@ def test_declared_values_that_differ_are_scenario_mismatches(tmp_path):
     result = compare(spec, get_policy("linux-4.8"), 4096, obs)
     assert [(m.declared, m.kernel) for m in result.boot_mismatches] == [("0xfe700000", "0xfe600000")]
     assert _differences(result) == []
+
+
+def test_expect_mmap_lists_memory_bars_only(tmp_path):
+    """pci-testdev also has an I/O BAR; the kernel reports its region, the expectation does not list it."""
+    source = (ROOT / "conformance" / "ppc64-4k-bar.toml").read_text()
+    marker = 'do = "open"\ndevice = "0000:00:05.0"\n'
+    assert marker in source
+    path = tmp_path / "ppc64-4k-bar.toml"
+    path.write_text(source.replace(marker, marker + "expect_mmap = true\n"))
+    spec = load_scenario(path)
+    obs = parse((LOGS / "ppc64-4k-bar-ppc64le.log").read_text().splitlines())
+    assert set(obs.steps[3].mmap_flags) == {0, 1}
+    assert compare(spec, get_policy("linux-4.8"), 65536, obs).mismatches == 0
+    path.write_text(source.replace(marker, marker + "expect_mmap = false\n"))
+    result = compare(load_scenario(path), get_policy("linux-4.8"), 65536, obs)
+    assert [(m.declared, m.kernel) for m in result.steps[2].expectation_mismatches] == [("[False]", "[True]")]

@@ -6,7 +6,7 @@
  * vfio-pci, runs the plan's steps and prints one "BC ..." line per
  * observation on the console.  Then it powers the guest off.
  *
- * Plan lines (written by barcheck/conform/initramfs.py):
+ * Plan lines (written by barcheck/conform/plan.py, packed by assets.py):
  *   dev NAME PATH          a scenario device; PATH is slot.fn hops from the root
  *                          bus, e.g. 05.0/01.0 (device 01.0 behind bridge 00:05.0)
  *   bridge NAME PATH       a scenario bridge
@@ -24,8 +24,10 @@
  *   BC dev NAME bdf=B group=G driver=D       then  BC res NAME I START END FLAGS
  *   BC bridge NAME bdf=B                     then  BC res NAME I START END FLAGS
  *   BC iomem LINE                            the boot /proc/iomem, verbatim
- *   BC bind NAME driver=D
+ *   BC bind NAME driver=D                    and BC unbind BDF driver=D for group mates
+ *   BC ready                                 boot report done, steps follow
  *   BC step N begin EVENT NAME [BAR]
+ *   BC hotplug-request NAME                  the host answers "BCACK NAME ok|error" on the console
  *   BC region NAME BAR size=S flags=F mmap=0|1
  *   BC outcome N ok | BC outcome N fail ERRNO-TEXT
  *   BC reserved FIRST LAST                   every "vfio sub-page reserved" after step N
@@ -346,6 +348,7 @@ static int do_open(struct dev *d)
 	if (!resolve(d->path, d->bdf, sizeof(d->bdf)))
 		return -ENODEV;
 	bind_vfio(d);
+	errno = 0;
 	struct group *g = group_for(d->bdf);
 	if (!g)
 		return errno ? -errno : -EINVAL;
@@ -402,7 +405,7 @@ static int do_reset(struct dev *d)
 	return ioctl(d->fd, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
-/* One line from the host on the console: "BCACK NAME ok" or "BCACK NAME error TEXT". */
+/* One line from the host on the console: "BCACK NAME ok" or "BCACK NAME error". */
 static int wait_for_host(const char *name)
 {
 	char line[MAX_LINE];

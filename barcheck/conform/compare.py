@@ -85,7 +85,7 @@ def compare(spec: ScenarioSpec, policy: Policy, page_bytes: int, obs: Observatio
                 (f": {obs.fatal}" if obs.fatal else "")
             break
         step = transition(ops, policy, st, state, to_event(layout, decl), FIRST_FIT)
-        comparison, state = _compare_step(st, layout, policy, decl, seen, state, step.enabled, step.after)
+        comparison, state = _compare_step(st, layout, policy, decl, seen, state, bool(step.enabled), step.after)
         comparison.number = number
         result.steps.append(comparison)
     return result
@@ -93,7 +93,6 @@ def compare(spec: ScenarioSpec, policy: Policy, page_bytes: int, obs: Observatio
 
 def _compare_step(st: Structure, layout: Layout, policy: Policy, decl: EventDecl, seen: StepObservation,
                   before: State, enabled: bool, after: State) -> tuple[StepComparison, State]:
-    enabled = bool(enabled)
     differences, note = [], ""
     if decl.kind in OUTCOME_EVENTS:
         if seen.ok and not enabled:
@@ -108,7 +107,7 @@ def _compare_step(st: Structure, layout: Layout, policy: Policy, decl: EventDecl
     else:
         happened = enabled
     state = after if happened else before
-    taken = Taken(to_event(layout, decl), happened, before, state)
+    model_view = Taken(to_event(layout, decl), enabled, before, after if enabled else before)
     if seen.ok and decl.kind is EventKind.OPEN:
         differences += _mmap_flags(st, layout, decl, seen, state)
     if seen.ok and decl.kind is EventKind.HOT_ADD:
@@ -117,9 +116,14 @@ def _compare_step(st: Structure, layout: Layout, policy: Policy, decl: EventDecl
     if kernel_reserved != model_reserved:
         differences.append(Difference("reserved ranges", _ranges(kernel_reserved), _ranges(model_reserved)))
     comparison = StepComparison(0, f"{decl.kind.value} {decl.target}" + (f" BAR{decl.bar}" if decl.bar is not None else ""),
-                                describe_step(st, taken, policy), _kernel_text(seen), differences,
-                                _expectations(decl, seen), note)
+                                describe_step(st, model_view, policy), _kernel_text(seen), differences,
+                                _expectations(decl, seen, _bar_indices(st, layout, decl)), note)
     return comparison, state
+
+
+def _bar_indices(st: Structure, layout: Layout, decl: EventDecl) -> list[int]:
+    """The device's memory BAR indices, in BAR order: what expect_mmap and expect_start list."""
+    return [st.bars[b].index for b in _device_bars(st, layout, decl)]
 
 
 def _device_bars(st: Structure, layout: Layout, decl: EventDecl) -> list[int]:
@@ -154,15 +158,15 @@ def _starts(st: Structure, layout: Layout, decl: EventDecl, seen: StepObservatio
     return found
 
 
-def _expectations(decl: EventDecl, seen: StepObservation) -> list[Mismatch]:
+def _expectations(decl: EventDecl, seen: StepObservation, indices: list[int]) -> list[Mismatch]:
     found = []
     if decl.expect_mmap is not None and seen.ok and decl.kind is EventKind.OPEN:
-        kernel = tuple(seen.mmap_flags.get(i) for i in sorted(seen.mmap_flags))
+        kernel = tuple(seen.mmap_flags.get(i) for i in indices)
         if kernel != decl.expect_mmap:
             found.append(Mismatch("expect_mmap", str(list(decl.expect_mmap)), str(list(kernel))))
     if decl.expect_start is not None and decl.kind is EventKind.HOT_ADD:
         bars = seen.appeared.memory_bars() if seen.appeared else {}
-        kernel_starts = tuple(bars[i].first if i in bars else None for i in sorted(bars)) or (None,)
+        kernel_starts = tuple(bars[i].first if i in bars else None for i in indices)
         if kernel_starts != decl.expect_start:
             found.append(Mismatch("expect_start", _hexes(decl.expect_start), _hexes(kernel_starts)))
     if decl.expect_reserved is not None and tuple(sorted(seen.reserved)) != decl.expect_reserved:

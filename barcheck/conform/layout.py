@@ -49,6 +49,7 @@ def observed_topology(spec: ScenarioSpec, obs: Observation) -> Observed:
     windows = {w.name: _bridge_window(w, obs, out) for w in bridges}
     devices = [_device(spec, d, obs, out) for d in spec.topology.devices]
     windows[root.name] = _root_window(root, obs, windows, devices, spec)
+    _compare_window(out, f"window of host bridge {root.name}", root, windows[root.name])
     decls = [WindowDecl(root.name, None, *windows[root.name], False, root.kind)]
     decls += [WindowDecl(w.name, w.parent, *windows[w.name], True, w.kind) for w in bridges]
     fixed = [f for w in decls for f in _fixed_in(w, decls, devices, obs)]
@@ -64,10 +65,14 @@ def _bridge_window(w: WindowDecl, obs: Observation, out: Observed) -> tuple[int,
     if window is None:
         raise ObservationError(f"bridge {w.name} has no memory window in the guest")
     _note_address(out, w.name, node)
-    if w.first != ANY and w.last != ANY and (w.first, w.last) != (window.first, window.last):
-        out.mismatches.append(Mismatch(f"window of bridge {w.name}", f"{w.first:#x}-{w.last:#x}",
-                                       f"{window.first:#x}-{window.last:#x}"))
+    _compare_window(out, f"window of bridge {w.name}", w, (window.first, window.last))
     return window.first, window.last
+
+
+def _compare_window(out: Observed, what: str, w: WindowDecl, seen: tuple[int, int]) -> None:
+    for end, declared, kernel in (("first", w.first, seen[0]), ("last", w.last, seen[1])):
+        if declared != ANY and declared != kernel:
+            out.mismatches.append(Mismatch(f"{what} ({end})", f"{declared:#x}", f"{kernel:#x}"))
 
 
 def _note_address(out: Observed, name: str, node: Node) -> None:

@@ -9,7 +9,8 @@ checked against a pinned SHA-256; nothing is installed on the host.
   CONFIG_PPC_64K_PAGES=y, under `qemu-system-ppc64 -M pseries` (SLOF) with the
   sPAPR TCE IOMMU.  Bookworm's 6.1 ppc64el kernel cannot bind vfio-pci on
   pseries (probe fails with -EINVAL), and trixie's plain powerpc64le flavour
-  has 4 KiB pages; see shared/oracle-recipe/FINDINGS.md.
+  has 4 KiB pages (the oracle recipe's FINDINGS.md that this harness
+  started from, "Obstacles").
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ class Boot:
     exit_code: int | None = None
     timed_out: bool = False
     seconds: float = 0.0
+    harness_errors: list[str] = field(default_factory=list)
+    """Failures on the host side (a refused device_add): the run is an ERROR, not a verdict on the model."""
 
 
 def qemu_version(binary: str) -> str:
@@ -104,6 +106,8 @@ def _answer(proc: subprocess.Popen, monitor: "_Qmp", plan: Plan, name: str, resu
     except (OSError, StopIteration, ValueError) as exc:
         error = str(exc) or type(exc).__name__
     result.lines.append(f"HOST device_add {name}: {error or 'ok'}")
+    if error:
+        result.harness_errors.append(f"QEMU refused device_add for {name}: {error}")
     proc.stdin.write(f"BCACK {name} {'error' if error else 'ok'}\n".encode())
     proc.stdin.flush()
 

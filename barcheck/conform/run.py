@@ -103,6 +103,8 @@ def _boot_and_compare(result: ConformResult, plan: Plan, policy: Policy, kernel:
     result.kernel += f" ({obs.kernel})"
     result.comparison = compare(plan.spec, policy, plan.machine.page_bytes, obs)
     result.verdict, result.reason = _verdict(result.comparison, result.verdict, result.reason)
+    if booted.harness_errors:
+        result.verdict, result.reason = ERROR, "; ".join(booted.harness_errors)
 
 
 def _verdict(c: Comparison, verdict: str, reason: str) -> tuple[str, str]:
