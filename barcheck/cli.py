@@ -327,9 +327,11 @@ def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     results = conform_run.run_all(plans, args.jobs, args.timeout, progress)
     if args.logs:
+        several = len(args.policy) > 1
         for r in results:
             if r.console:
-                write_atomically(Path(args.logs), f"{r.plan.spec.name}-{r.machine.arch}.log", "\n".join(r.console) + "\n")
+                name = f"{r.plan.spec.name}-{r.machine.arch}" + (f"-{r.policy}" if several else "")
+                write_atomically(Path(args.logs), f"{name}.log", "\n".join(r.console) + "\n")
     meta = {"barcheck_version": barcheck.__version__}
     render, extension = CONFORM_RENDERERS[args.format]
     text = render(results, meta)

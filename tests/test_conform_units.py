@@ -209,3 +209,14 @@ def test_root_ports_become_pcie_root_ports():
     plan = make_plan(load_scenario(ROOT / "conformance" / "x86-root-port.toml"))
     assert plan.qemu_device_args()[:2] == ["-device",
                                            "pcie-root-port,id=br0000_00_03_0,chassis=1,slot=1,bus=pcie.0,addr=03.0"]
+
+
+def test_nested_bridges_are_created_parents_first(tmp_path):
+    text = (ROOT / "conformance" / "x86-reset.toml").read_text()
+    nested = ('\n[[bridge]]\naddress = "0000:01:03.0"\nparent = "0000:00:05.0"\nwindow = ["any", "any"]\n')
+    text = text.replace("\n[[bridge]]", nested + "\n[[bridge]]", 1)
+    plan = make_plan(_spec(tmp_path, text))
+    bridges = [arg for arg in plan.qemu_device_args() if arg.startswith("pci-bridge")]
+    assert [b.split(",")[1] for b in bridges] == ["id=br0000_00_05_0", "id=br0000_01_03_0"]
+    assert "bus=br0000_00_05_0,addr=03.0" in bridges[1]
+    assert "bridge 0000:01:03.0 05.0/03.0" in plan.plan_text()

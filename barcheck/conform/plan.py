@@ -101,7 +101,9 @@ def _bus_of(parent: str, root: str, machine: Machine) -> str:
 
 def _bridges(spec: ScenarioSpec, machine: Machine, root: str) -> list[GuestNode]:
     nodes = []
-    for i, w in enumerate(w for w in spec.topology.windows if w.parent is not None):
+    bridges = [w for w in spec.topology.windows if w.parent is not None]
+    bridges.sort(key=lambda w: _parent_path(spec, w.parent, root).count("/") + (w.parent != root))
+    for i, w in enumerate(bridges):
         model = machine.bridge_kinds.get(w.kind)
         if model is None:
             raise ScenarioError(f"{spec.path}: bridge {w.name}: kind {w.kind!r} is not available on "
