@@ -122,7 +122,7 @@ def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:
     after = t.after
     found = []
     if decl.kind in (EventKind.OPEN, EventKind.HOT_ADD, EventKind.REPROBE, EventKind.RESCAN):
-        bars = _bars_of(layout, decl)
+        bars = bars_of(layout, decl)
         if decl.expect_mmap is not None:
             got = tuple(bool(after.mmap_ok[b]) for b in bars)
             if got != decl.expect_mmap:
@@ -130,7 +130,7 @@ def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:
         if decl.expect_start is not None:
             got_starts = tuple(after.start[b] if after.assigned[b] else None for b in bars)
             if got_starts != decl.expect_start:
-                found.append(f"expected start {_hexes(decl.expect_start)}, the model gives {_hexes(got_starts)}")
+                found.append(f"expected start {starts_text(decl.expect_start)}, the model gives {starts_text(got_starts)}")
     if decl.expect_reserved is not None:
         got_reserved = tuple(sorted(reserved_ranges(after)))
         if got_reserved != decl.expect_reserved:
@@ -138,7 +138,8 @@ def _mismatches(layout: Layout, decl: EventDecl, t) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _bars_of(layout: Layout, decl: EventDecl) -> list[int]:
+def bars_of(layout: Layout, decl: EventDecl) -> list[int]:
+    """The BAR slots of the event's device in BAR-index order (a rescan: every BAR behind the bridge)."""
     d = layout.device_index.get(decl.target)
     if d is None:
         w = layout.window_index[decl.target]
@@ -146,7 +147,7 @@ def _bars_of(layout: Layout, decl: EventDecl) -> list[int]:
     return sorted(layout.structure.devices[d].bars, key=lambda b: layout.structure.bars[b].index)
 
 
-def _hexes(values) -> str:
+def starts_text(values) -> str:
     return "[" + ", ".join("unassigned" if v is None else hex(v) for v in values) + "]"
 
 

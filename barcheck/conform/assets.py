@@ -139,8 +139,18 @@ def _depends(ko: bytes) -> list[str]:
     return [name.decode() for name in found.group(1).split(b",") if name]
 
 
+_AGENTS: dict[str, bytes] = {}
+"""arch -> agent, for the boots of one process."""
+
+
 def build_agent(machine: Machine) -> bytes:
     """The agent, compiled statically for the machine; cached by source and compiler."""
+    if machine.arch not in _AGENTS:
+        _AGENTS[machine.arch] = _compile_agent(machine)
+    return _AGENTS[machine.arch]
+
+
+def _compile_agent(machine: Machine) -> bytes:
     source = resources.files("barcheck.conform").joinpath("agent.c").read_bytes()
     compiler = shutil.which(machine.compiler)
     if compiler is None:

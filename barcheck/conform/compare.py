@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from barcheck.conform.layout import Mismatch, observed_topology
 from barcheck.conform.observe import Observation, StepObservation
 from barcheck.describe import describe_step, reserved_ranges
-from barcheck.scenario_check import to_event
+from barcheck.scenario_check import bars_of, starts_text, to_event
 from barcheck.scenario_file import EventDecl, ScenarioSpec
 from model.events import EventKind, transition
 from model.ops import ConcreteOps
@@ -123,18 +123,13 @@ def _compare_step(st: Structure, layout: Layout, policy: Policy, decl: EventDecl
 
 def _bar_indices(st: Structure, layout: Layout, decl: EventDecl) -> list[int]:
     """The device's memory BAR indices, in BAR order: what expect_mmap and expect_start list."""
-    return [st.bars[b].index for b in _device_bars(st, layout, decl)]
-
-
-def _device_bars(st: Structure, layout: Layout, decl: EventDecl) -> list[int]:
-    d = layout.device_index[decl.target]
-    return sorted(st.devices[d].bars, key=lambda b: st.bars[b].index)
+    return [st.bars[b].index for b in bars_of(layout, decl)]
 
 
 def _mmap_flags(st: Structure, layout: Layout, decl: EventDecl, seen: StepObservation,
                 state: State) -> list[Difference]:
     found = []
-    for b in _device_bars(st, layout, decl):
+    for b in bars_of(layout, decl):
         index = st.bars[b].index
         kernel = seen.mmap_flags.get(index)
         model = bool(state.mmap_ok[b])
@@ -147,7 +142,7 @@ def _starts(st: Structure, layout: Layout, decl: EventDecl, seen: StepObservatio
             state: State) -> list[Difference]:
     found = []
     bars = seen.appeared.memory_bars() if seen.appeared else {}
-    for b in _device_bars(st, layout, decl):
+    for b in bars_of(layout, decl):
         index = st.bars[b].index
         kernel = bars.get(index)
         kernel_text = f"{kernel.first:#x}-{kernel.last:#x}" if kernel else "unassigned"
@@ -168,7 +163,7 @@ def _expectations(decl: EventDecl, seen: StepObservation, indices: list[int]) ->
         bars = seen.appeared.memory_bars() if seen.appeared else {}
         kernel_starts = tuple(bars[i].first if i in bars else None for i in indices)
         if kernel_starts != decl.expect_start:
-            found.append(Mismatch("expect_start", _hexes(decl.expect_start), _hexes(kernel_starts)))
+            found.append(Mismatch("expect_start", starts_text(decl.expect_start), starts_text(kernel_starts)))
     if decl.expect_reserved is not None and tuple(sorted(seen.reserved)) != decl.expect_reserved:
         found.append(Mismatch("expect_reserved", _ranges(list(decl.expect_reserved)), _ranges(sorted(seen.reserved))))
     return found
@@ -192,6 +187,3 @@ def _flag(value: bool | None) -> str:
 def _ranges(pairs: list[tuple[int, int]]) -> str:
     return ", ".join(f"{a:#x}-{b:#x}" for a, b in pairs) if pairs else "none"
 
-
-def _hexes(values) -> str:
-    return "[" + ", ".join("unassigned" if v is None else hex(v) for v in values) + "]"

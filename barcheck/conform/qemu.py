@@ -7,6 +7,7 @@ The guest asks with `BC hotplug-request NAME`; the host sends QMP
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -35,6 +36,7 @@ class Boot:
     """Failures on the host side (a refused device_add): the run is an ERROR, not a verdict on the model."""
 
 
+@functools.cache
 def qemu_version(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
