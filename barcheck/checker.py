@@ -11,7 +11,8 @@ from barcheck.smt.query import SAT, UNKNOWN, UNSAT, Query
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import Counterexample, Result, SolverInfo, Verdict
 from model.policies import Policy
-from model.scenario import FIELDS, PairScenario, Shape, foreign_is_bar_shaped, parent_is_bridge_window
+from model.scenario import (FIELDS, PairScenario, Shape, bar_size_is_pow2, foreign_is_bar_shaped,
+                            parent_is_bridge_window)
 from model.units import MIB
 from properties import Property
 
@@ -31,8 +32,8 @@ def objectives(width: int) -> list[tuple[str, int]]:
     anchor = MMIO_ANCHOR & ((1 << width) - 1)
     targets = {"bar_start": anchor, "foreign_first": anchor, "foreign_last": anchor,
                "parent_first": anchor, "parent_last": anchor | ((MIB - 1) & ((1 << width) - 1))}
-    order = ["foreign_relation", "bar_kind", "bar_index", "bar_prefetchable", "bar_start", "bar_size",
-             "foreign_first", "foreign_last", "parent_first", "parent_last"]
+    order = ["foreign_relation", "bar_origin", "foreign_origin", "bar_kind", "bar_index", "bar_prefetchable", "bar_start", "bar_size",
+             "foreign_first", "foreign_last", "parent_first", "parent_last", "realloc_start"]
     assert sorted(order) == sorted(name for name in FIELDS if name != "page_bytes")
     return [(name, targets.get(name, 0)) for name in order]
 
@@ -85,6 +86,6 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
 
 def _counterexample(query: Query, prop: Property, policy: Policy, names: list[str], goal) -> Counterexample:
     ops, sc = query.ops, query.scenario
-    preferences = [foreign_is_bar_shaped(ops, sc), parent_is_bridge_window(ops, sc)]
+    preferences = [foreign_is_bar_shaped(ops, sc), parent_is_bridge_window(ops, sc), bar_size_is_pow2(ops, sc)]
     concrete: PairScenario = query.canonical_model(names, goal, preferences, objectives(query.shape.width))
     return replay(prop, policy, concrete, query.shape)

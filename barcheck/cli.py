@@ -23,7 +23,8 @@ from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import ScenarioError
 from model.placement import ANY_FREE, PLACEMENTS
-from model.policies import BUILTIN, Policy, UnknownPolicy, get_policy
+from model.policies import BUILTIN, PciCore, Policy, UnknownPolicy, catalogue, get_policy
+from model.policies.alignment import MODIFIERS
 from model.system import standard_structure
 from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes
 from properties import REGISTRY, Property, UnknownProperty, get_property
@@ -128,9 +129,22 @@ def _positive(text: str) -> int:
 
 def _select_policies(names: list[str]) -> list[Policy]:
     try:
-        return [get_policy(name) for name in dict.fromkeys(names)] if names else list(BUILTIN.values())
+        chosen = [get_policy(name) for name in names] if names else catalogue()
     except UnknownPolicy as err:
         raise UsageError(f"--policy: {err}") from None
+    return list({policy.name: policy for policy in chosen}.values())
+
+
+def is_plain(policy: Policy) -> bool:
+    """No PCI-core modifier: the trace and scenario models (natural alignment) cover it."""
+    return policy.pci_core == PciCore()
+
+
+def require_plain(policy: Policy, where: str) -> None:
+    if not is_plain(policy):
+        raise UsageError(f"{where}: policy {policy.name!r} has PCI-core modifiers, which only the pair "
+                         f"properties model (barcheck prove --mode pair); traces and scenario files place "
+                         f"BARs at natural alignment")
 
 
 def _select_properties(ids: list[str]) -> list[Property]:
@@ -210,6 +224,9 @@ def _list(stdout: TextIO) -> int:
         stdout.write(f"property  {prop.id:36} trace  {prop.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
         stdout.write(f"policy    {policy.name:36}        {policy.title}\n")
+    for modifier in MODIFIERS.values():
+        value = "=SIZE" if modifier.takes_size else ""
+        stdout.write(f"modifier  {'+' + modifier.name + value:36}        {modifier.title}\n")
     return EXIT_PROVED
 
 
@@ -224,12 +241,18 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.mode in ("all", "pair"):
         results += [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
     if args.mode in ("all", "trace"):
-        results += _prove_traces(args, policies, list(dict.fromkeys(args.property)), pages)
+        traceable = [p for p in policies if is_plain(p)]
+        skipped = sorted(p.name for p in policies if not is_plain(p))
+        if skipped and args.mode == "trace" and args.policy:
+            require_plain(get_policy(skipped[0]), "--mode trace")
+        results += _prove_traces(args, traceable, list(dict.fromkeys(args.property)), pages)
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
             "policies": sorted(p.name for p in policies),
             "properties": sorted(set(p.id for p in props) | {r.property for r in results}),
             "page_sizes": pages}
+    if args.mode != "pair" and any(not is_plain(p) for p in policies):
+        meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
     render, extension = RENDERERS[args.format]
     text = render(results, meta)
     if args.out:
@@ -266,6 +289,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             chosen = [get_policy(name) for name in dict.fromkeys(names)]
         except UnknownPolicy as err:
             raise UsageError(f"{spec.path}: policy: {err}") from None
+        for policy in chosen:
+            require_plain(policy, str(spec.path))
         unknown = [p for p in spec.properties if p not in TRACE_PROPERTIES]
         if unknown:
             raise UsageError(f"{spec.path}: properties: unknown trace property {unknown[0]!r} "
@@ -310,6 +335,8 @@ def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             chosen = [get_policy(name) for name in dict.fromkeys(args.policy or [spec.policy])]
         except UnknownPolicy as err:
             raise UsageError(f"{spec.path}: policy: {err}") from None
+        for policy in chosen:
+            require_plain(policy, str(spec.path))
         plans += [(plan, policy) for policy in chosen]
     for directory in (args.out, args.logs):
         if directory:

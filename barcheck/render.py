@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from typing import Any, Iterable
 
+from barcheck.sweep import sweep_doc, sweep_sentence, sweeps
 from barcheck.verdict import Counterexample, Result, Verdict
 from model.pci import BarKind
-from model.scenario import Relation
+from model.scenario import Origin, Relation
 from model.units import size_name
 from barcheck.trace_render import trace_doc, trace_lines
 from properties import ASSUMPTION_TEXT, REGISTRY
@@ -45,15 +46,25 @@ def counterexample_doc(cex: Counterexample) -> dict[str, Any]:
     outcome["window"] = _range(facts["window_start"], facts["window_end"])
     if "asked_again" in facts:
         outcome["asked_again"] = facts["asked_again"]
+    if facts["resource_size"] != sc.bar_size:
+        outcome["resource"] = _range(sc.bar_start, sc.bar_start + facts["resource_size"] - 1)
+    if facts["requested_align"]:
+        outcome["requested_alignment"] = hex(facts["requested_align"])
+    if "realloc_align" in facts:
+        outcome["realloc"] = ({"reassigned": True, "alignment": hex(facts["realloc_align"]),
+                               "start": hex(sc.realloc_start)} if facts["realloc_align"]
+                              else {"reassigned": False})
     return {
         "replayed": True,
         "explanation": cex.explanation,
         "page_size": hex(sc.page_bytes),
         "bar": {"index": sc.bar_index, "kind": BarKind(sc.bar_kind).label,
-                "prefetchable": sc.bar_prefetchable, **_range(sc.bar_start, bar_end)},
+                "prefetchable": sc.bar_prefetchable, "origin": Origin(sc.bar_origin).label,
+                **_range(sc.bar_start, bar_end)},
         "parent": _range(sc.parent_first, sc.parent_last),
         "foreign": {"relation": Relation(sc.foreign_relation).label,
                     "shape": "pci-bar" if cex.bar_shaped_foreign else "platform-decoder",
+                    "origin": Origin(sc.foreign_origin).label,
                     **_range(sc.foreign_first, sc.foreign_last)},
         "outcome": outcome,
     }
@@ -88,6 +99,9 @@ def render_json(results: list[Result], meta: dict[str, Any]) -> str:
     used = sorted({name for r in ordered for name in r.assumptions})
     meta = {**meta, "assumption_text": {name: ASSUMPTION_TEXT[name] for name in used}}
     doc = {"schema": SCHEMA, "meta": meta, "results": [result_doc(r) for r in ordered]}
+    found = sweeps(ordered, kind_of)
+    if found:
+        doc["sweeps"] = [sweep_doc(s) for s in found]
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -108,14 +122,24 @@ def _cex_lines(cex: Counterexample) -> list[str]:
     dummy = out["dummy"]
     lines = [
         f"BAR      {bar['kind']} BAR {bar['index']} [{bar['start']}-{bar['end']}] size {bar['size']}"
-        f"{' prefetchable' if bar['prefetchable'] else ''}",
+        f"{' prefetchable' if bar['prefetchable'] else ''}, {bar['origin']}",
+    ]
+    if "resource" in out:
+        lines.append(f"resource [{out['resource']['start']}-{out['resource']['end']}] size {out['resource']['size']}")
+    if "requested_alignment" in out:
+        lines.append(f"align    {out['requested_alignment']} requested by the configuration")
+    lines += [
         f"parent   [{parent['start']}-{parent['end']}]",
-        f"foreign  [{foreign['start']}-{foreign['end']}] {foreign['relation']}, {foreign['shape']}",
+        f"foreign  [{foreign['start']}-{foreign['end']}] {foreign['relation']}, {foreign['origin']}",
         f"dummy    [{dummy['start']}-{dummy['end']}] held" if dummy["held"] else "dummy    none held",
         f"window   [{out['window']['start']}-{out['window']['end']}] mmappable={out['mmappable']}",
     ]
     if "asked_again" in out:
         lines.append(f"again    mmappable={out['asked_again']}")
+    if "realloc" in out:
+        realloc = out["realloc"]
+        lines.append(f"realloc  reassigned at {realloc['start']} (alignment {realloc['alignment']})"
+                     if realloc["reassigned"] else "realloc  not reassigned (resource_alignment() is 0)")
     return lines
 
 
@@ -125,11 +149,16 @@ def _label(r: Result) -> str:
 
 def render_text(results: list[Result], meta: dict[str, Any]) -> str:
     ordered = sort_results(results)
+    width = max([14] + [len(r.policy) for r in ordered])
     lines = [_header(meta), "",
-             f"{'property':36} {'kind':5} {'policy':14} {'page':5} {'verdict':15} {'seconds':>8}"]
+             f"{'property':36} {'kind':5} {'policy':{width}} {'page':5} {'verdict':15} {'seconds':>8}"]
     for r in ordered:
-        lines.append(f"{r.property:36} {kind_of(r):5} {r.policy:14} {size_name(r.page_size):5} "
+        lines.append(f"{r.property:36} {kind_of(r):5} {r.policy:{width}} {size_name(r.page_size):5} "
                      f"{r.verdict.value:15} {r.seconds:8.2f}")
+    found = sweeps(ordered, kind_of)
+    if found:
+        lines += ["", "page-size sweep (smallest page size at which the verdict flips):"]
+        lines += [f"  {s.property} [{s.kind}] · {s.policy}: {sweep_sentence(s)}" for s in found]
     for r in ordered:
         if r.trace is not None:
             lines += ["", f"COUNTEREXAMPLE {_label(r)} (trace replayed concretely)"]
@@ -143,6 +172,9 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
             if r.assumptions:
                 lines.append(f"  conflicting assumptions: {', '.join(r.assumptions)}")
     lines += ["", f"summary: {summary_line(ordered)}"]
+    if meta.get("trace_skipped_policies"):
+        lines.append(f"not checked over traces (PCI-core modifiers are modelled by the pair properties only): "
+                     f"{', '.join(meta['trace_skipped_policies'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -154,6 +186,15 @@ def render_markdown(results: list[Result], meta: dict[str, Any]) -> str:
         lines.append(f"| `{r.property}` | {kind_of(r)} | `{r.policy}` | {size_name(r.page_size)} | "
                      f"**{r.verdict.value}** | {r.seconds:.2f} |")
     lines += ["", f"Summary: {summary_line(ordered)}."]
+    if meta.get("trace_skipped_policies"):
+        lines += ["", "Not checked over traces (PCI-core modifiers are modelled by the pair properties only): "
+                  + ", ".join(f"`{name}`" for name in meta["trace_skipped_policies"]) + "."]
+    found = sweeps(ordered, kind_of)
+    if found:
+        lines += ["", "## Page-size sweep", "", "| property | kind | policy | flips at | verdicts |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| `{s.property}` | {s.kind} | `{s.policy}` | "
+                  f"{size_name(s.flips_at) if s.flips_at else 'never'} | {sweep_sentence(s)} |" for s in found]
     cexes = [r for r in ordered if r.counterexample is not None or r.trace is not None]
     if cexes:
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]

@@ -147,24 +147,41 @@ def _io_not_prefetchable_rule(ops: Ops, bar: Bar) -> Flag:
     return ops.implies(kind_is(ops, bar, BarKind.IO), ops.negate(bar.prefetchable))
 
 
-def bar_rules(ops: Ops, bar: Bar) -> list[Rule]:
-    """The PCI rules every real BAR obeys, by name."""
-    return [
+def _dword_granular(ops: Ops, bar: Bar, granule_bytes: int) -> Flag:
+    low = ops.const(granule_bytes - 1)
+    return ops.all_of(ops.eq(ops.bit_and(bar.start_bytes, low), ops.const(0)),
+                      ops.eq(ops.bit_and(bar.size_bytes, low), ops.const(0)),
+                      ops.ne(bar.size_bytes, ops.const(0)))
+
+
+def bar_rules(ops: Ops, bar: Bar, fixed: Flag | None = None, fixed_granule_bytes: int = 4) -> list[Rule]:
+    """The PCI rules every real BAR obeys, by name.
+
+    `fixed`: the BAR is an Enhanced Allocation (IORESOURCE_PCI_FIXED) entry;
+    pci_ea_read() gives it a DWORD-granular base and size with no
+    power-of-two or alignment check, so those rules do not bind it.
+    """
+    regular = ops.true() if fixed is None else ops.negate(fixed)
+    rules = [
         Rule("pci.bar-slot", _slot_rule(ops, bar)),
-        Rule("pci.bar-size-pow2", is_pow2(ops, bar.size_bytes)),
-        Rule("pci.bar-min-size", _min_size_rule(ops, bar)),
-        Rule("pci.bar-natural-alignment", is_aligned(ops, bar.start_bytes, bar.size_bytes)),
+        Rule("pci.bar-size-pow2", ops.implies(regular, is_pow2(ops, bar.size_bytes))),
+        Rule("pci.bar-min-size", ops.implies(regular, _min_size_rule(ops, bar))),
+        Rule("pci.bar-natural-alignment", ops.implies(regular, is_aligned(ops, bar.start_bytes, bar.size_bytes))),
         Rule("pci.bar-no-wrap", is_nonempty(ops, bar.range(ops))),
         Rule("pci.bar-32bit-below-4g", _below_4g_rule(ops, bar)),
         Rule("pci.io-not-prefetchable", _io_not_prefetchable_rule(ops, bar)),
     ]
+    if fixed is not None:
+        rules.append(Rule("ea.dword-granular", ops.implies(fixed, _dword_granular(ops, bar, fixed_granule_bytes))))
+    return rules
 
 
 RULE_TEXT = {
     "pci.bar-slot": "BAR0-5 hold memory and I/O BARs, a 64-bit BAR takes two slots (so not slot 5), the ROM is index 6",
     "pci.bar-size-pow2": "a BAR's size is a power of two",
     "pci.bar-min-size": "memory BARs are at least 16 bytes, I/O BARs 4, the expansion ROM 2 KiB",
-    "pci.bar-natural-alignment": "a BAR starts at a multiple of its size",
+    "pci.bar-natural-alignment": "a BAR starts at a multiple of its size (Enhanced Allocation BARs excepted)",
+    "ea.dword-granular": "an Enhanced Allocation BAR starts and ends on a DWORD (pci_ea_read(): base & ~3, MaxOffset | 3)",
     "pci.bar-no-wrap": "a BAR does not wrap past the top of the address space",
     "pci.bar-32bit-below-4g": "32-bit memory, I/O and ROM BARs lie below 4 GiB",
     "pci.io-not-prefetchable": "I/O BARs are never prefetchable",

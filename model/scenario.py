@@ -32,6 +32,38 @@ class Relation(enum.IntEnum):
         return self.name.lower().replace("_", "-")
 
 
+class Origin(enum.IntEnum):
+    """What a resource belongs to, which decides how the PCI core places and aligns it."""
+
+    FUNCTION = 0
+    """A BAR of an ordinary PCI function (endpoint or bridge): the alignment configuration applies."""
+    VIRTUAL_FUNCTION = 1
+    """An SR-IOV VF BAR: a PAGE_SIZE multiple inside the PF's IOV resource; never realigned."""
+    HOST_BRIDGE = 2
+    """A BAR of a host bridge (class 06/00): pci_reassigndev_resource_alignment() skips it."""
+    FIXED = 3
+    """An Enhanced Allocation / IORESOURCE_PCI_FIXED BAR: DWORD-granular, never moved or realigned."""
+    PLATFORM = 4
+    """Not a PCI BAR: any other address decoder (platform MMIO, firmware ranges)."""
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @property
+    def phrase(self) -> str:
+        return _ORIGIN_PHRASES[self]
+
+
+_ORIGIN_PHRASES = {
+    Origin.FUNCTION: "an ordinary PCI function",
+    Origin.VIRTUAL_FUNCTION: "an SR-IOV virtual function",
+    Origin.HOST_BRIDGE: "a host bridge",
+    Origin.FIXED: "an Enhanced Allocation (IORESOURCE_PCI_FIXED) entry",
+    Origin.PLATFORM: "a non-PCI decoder",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PairScenario:
     page_bytes: Any
@@ -45,6 +77,10 @@ class PairScenario:
     foreign_first: Any
     foreign_last: Any
     foreign_relation: Any
+    bar_origin: Any = int(Origin.FUNCTION)
+    foreign_origin: Any = int(Origin.PLATFORM)
+    realloc_start: Any = 0
+    """Where the BAR's resource lands when it is reassigned after its bridge window was released."""
 
     def bar(self) -> Bar:
         return Bar(self.bar_index, self.bar_kind, self.bar_prefetchable, self.bar_start, self.bar_size)
@@ -58,12 +94,20 @@ class PairScenario:
     def relation_is(self, ops: Ops, relation: Relation) -> Flag:
         return ops.eq(self.foreign_relation, ops.const(int(relation)))
 
+    def bar_origin_is(self, ops: Ops, origin: Origin) -> Flag:
+        return ops.eq(self.bar_origin, ops.const(int(origin)))
+
+    def foreign_origin_is(self, ops: Ops, origin: Origin) -> Flag:
+        return ops.eq(self.foreign_origin, ops.const(int(origin)))
+
 
 FIELDS = tuple(f.name for f in fields(PairScenario))
 FLAG_FIELDS = frozenset({"bar_prefetchable"})
-ADDRESS_FIELDS = ("bar_start", "bar_size", "parent_first", "parent_last", "foreign_first", "foreign_last")
+ADDRESS_FIELDS = ("bar_start", "bar_size", "parent_first", "parent_last", "foreign_first", "foreign_last",
+                  "realloc_start")
 
-DOMAIN_LIMITS = {"bar_index": 6, "bar_kind": max(BarKind), "foreign_relation": max(Relation)}
+DOMAIN_LIMITS = {"bar_index": 6, "bar_kind": max(BarKind), "foreign_relation": max(Relation),
+                 "bar_origin": int(Origin.FIXED), "foreign_origin": int(Origin.PLATFORM)}
 """Encoding domains of the enum-valued word fields (inclusive upper bounds)."""
 
 
@@ -79,6 +123,8 @@ class Shape:
     width: int = 64
     window_granule_bytes: int = 4 * KIB
     decoder_granule_bytes: int = 4
+    fixed_granule_bytes: int = 4
+    """Enhanced Allocation BARs start and end on this granule (DWORD in the spec)."""
     pins: tuple[tuple[str, tuple[int, ...]], ...] = field(default_factory=tuple)
 
     def pinned(self) -> dict[str, tuple[int, ...]]:
@@ -92,6 +138,11 @@ def granular(ops: Ops, r: Range, granule_bytes: int) -> Flag:
         ops.eq(ops.bit_and(r.first, low_bits), ops.const(0)),
         ops.eq(ops.bit_and(r.last, low_bits), low_bits),
     )
+
+
+def bar_size_is_pow2(ops: Ops, sc: PairScenario) -> Flag:
+    """The BAR looks like a BAR register decodes it (only Enhanced Allocation BARs may differ)."""
+    return is_pow2(ops, sc.bar_size)
 
 
 def foreign_is_bar_shaped(ops: Ops, sc: PairScenario) -> Flag:

@@ -70,8 +70,24 @@ class PageSize:
 
 
 def parse_page_sizes(text: str) -> tuple[PageSize, ...]:
-    """A comma-separated list of page sizes, sorted and without duplicates."""
-    parts = [part for part in text.split(",") if part.strip()]
+    """A comma-separated list of page sizes and ranges, sorted and without duplicates.
+
+    `LOW..HIGH` stands for every power of two from LOW to HIGH, both included.
+    """
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts:
         raise SizeError("empty page-size list")
-    return tuple(sorted({PageSize.parse(part) for part in parts}))
+    pages: set[PageSize] = set()
+    for part in parts:
+        pages.update(_page_range(part) if ".." in part else (PageSize.parse(part),))
+    return tuple(sorted(pages))
+
+
+def _page_range(text: str) -> list[PageSize]:
+    low_text, _, high_text = text.partition("..")
+    if not low_text.strip() or not high_text.strip() or ".." in high_text:
+        raise SizeError(f"{text!r} is not a page-size range (expected e.g. 4K..1M)")
+    low, high = PageSize.parse(low_text), PageSize.parse(high_text)
+    if low > high:
+        raise SizeError(f"page-size range {text!r} runs backwards ({low.name} > {high.name})")
+    return [PageSize(1 << shift) for shift in range(low.shift, high.shift + 1)]

@@ -1,6 +1,7 @@
 """What must hold: the property registry.  Imports `model`, never the checker or z3."""
 
 from properties import core as _core  # noqa: F401  (registers the properties)
+from properties import alignment as _alignment  # noqa: F401
 from properties.registry import REGISTRY, Evaluation, Property, UnknownProperty, get_property
 from properties.situation import ASSUMPTION_TEXT
 

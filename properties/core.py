@@ -8,7 +8,7 @@ from model.ops import Ops
 from model.pci import BarKind
 from model.policies import Policy
 from model.ranges import overlaps, within_union
-from model.scenario import PairScenario, Relation, Shape
+from model.scenario import Origin, PairScenario, Relation, Shape
 from model.units import size_name
 from properties.registry import Evaluation, Property, register
 from properties.situation import Situation, later_request, outcome_facts, situate, world_assumptions
@@ -50,13 +50,21 @@ def _isolation_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape
     return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, ops.negate(leak)))
 
 
+def _fixed_note(sc: PairScenario) -> str:
+    if sc.bar_origin != Origin.FIXED:
+        return ""
+    return (" The BAR is an Enhanced Allocation entry, which need not be naturally aligned, and the "
+            "size >= PAGE_SIZE rule of vfio_pci_probe_mmaps() has no alignment check: vma_to_pfn() truncates "
+            "the start to its page and PAGE_ALIGN() rounds the length up.")
+
+
 def _isolation_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -> str:
     return (
         f"Under {policy_name} at {_page_text(sc)}, {_bar_text(sc)} is mmappable and its mmap window "
         f"[{facts['window_start']:#x}-{facts['window_end']:#x}] reaches the foreign resource "
         f"[{sc.foreign_first:#x}-{sc.foreign_last:#x}] ({Relation(sc.foreign_relation).label}), "
         f"breaking the rule that vfio_pci_core_mmap() may only expose PAGE_ALIGN(size) bytes the "
-        f"device owns or has reserved."
+        f"device owns or has reserved." + _fixed_note(sc)
     )
 
 
@@ -100,7 +108,7 @@ def _within_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -
         f"Under {policy_name} at {_page_text(sc)}, {_bar_text(sc)} is mmappable with window "
         f"[{facts['window_start']:#x}-{facts['window_end']:#x}], but byte "
         f"{_first_uncovered(sc, facts):#x} of it is outside the BAR and {dummy}: "
-        f"vfio_pci_probe_mmaps() granted a mapping of bytes it did not reserve."
+        f"vfio_pci_probe_mmaps() granted a mapping of bytes it did not reserve." + _fixed_note(sc)
     )
 
 

@@ -1,9 +1,11 @@
 """The common situation every core property reasons about, and the world's rules.
 
-The situation runs the policy's probe on the scenario's BAR with the foreign
-resource as the parent's only other child (when it already exists), and
-computes the mmap window.  The assumptions are the PCI rules and the
-resource-tree rules of kernel/resource.c, each under a stable name.
+The situation makes the PCI core's resource of the scenario's BAR (its
+alignment configuration applied), runs the policy's probe on it with the
+foreign resource as the parent's only other child (when it already exists),
+and computes the mmap window.  The assumptions are the PCI rules, the rules of
+the configuration and the resource-tree rules of kernel/resource.c, each under
+a stable name.
 """
 
 from __future__ import annotations
@@ -12,28 +14,35 @@ from dataclasses import dataclass
 
 from model.ops import Flag, Ops
 from model.pci import RULE_TEXT, Bar, bar_rules
-from model.policies import Policy, ProbeOutcome, ProbeRequest
-from model.ranges import Range, contains, is_nonempty, overlaps
+from model.policies import PciCore, Policy, ProbeOutcome, ProbeRequest
+from model.ranges import Range, contains, is_aligned, is_nonempty, overlaps, span
+from model.realign import Realigned, others_align, realign
 from model.resource_tree import Child
-from model.scenario import PairScenario, Relation, Shape, granular
+from model.scenario import Origin, PairScenario, Relation, Shape, foreign_is_bar_shaped, granular
 
 
 @dataclass(frozen=True, slots=True)
 class Situation:
     bar: Bar
+    """The BAR's resource, as vfio-pci sees it."""
     parent: Range
     foreign: Range
     request: ProbeRequest
     first: ProbeOutcome
     window: Range
+    realigned: Realigned
+    core: PciCore
 
 
 def situate(ops: Ops, sc: PairScenario, policy: Policy) -> Situation:
+    function = sc.bar_origin_is(ops, Origin.FUNCTION)
+    realigned = realign(ops, policy.pci_core, sc.bar(), function, sc.page_bytes)
+    resource = realigned.resource
     foreign_now = Child(sc.foreign(), sc.relation_is(ops, Relation.EXISTING_SIBLING))
-    request = ProbeRequest(sc.page_bytes, sc.bar(), sc.parent(), (foreign_now,))
+    request = ProbeRequest(sc.page_bytes, resource, sc.parent(), (foreign_now,))
     first = policy.probe(ops, request)
-    window = policy.mmap_window(ops, sc.bar(), sc.page_bytes)
-    return Situation(sc.bar(), sc.parent(), sc.foreign(), request, first, window)
+    window = policy.mmap_window(ops, resource, sc.page_bytes)
+    return Situation(resource, sc.parent(), sc.foreign(), request, first, window, realigned, policy.pci_core)
 
 
 def later_request(ops: Ops, sc: PairScenario, sit: Situation) -> ProbeRequest:
@@ -44,26 +53,47 @@ def later_request(ops: Ops, sc: PairScenario, sit: Situation) -> ProbeRequest:
 
 
 TREE_TEXT = {
-    "tree.bar-inside-parent": "the BAR lies inside its parent window (children nest in their parent)",
+    "tree.bar-inside-parent": "the BAR's resource lies inside its parent window (children nest in their parent)",
     "tree.parent-granular": "the parent window starts and ends on its granule (4 KiB by default)",
     "tree.foreign-nonempty": "the foreign resource is a non-empty range that does not wrap",
     "tree.decoder-granular": "the foreign resource starts and ends on its granule (DWORD, 4 bytes, by default)",
-    "tree.siblings-disjoint": "siblings never overlap: a child of the parent does not overlap the BAR",
+    "tree.siblings-disjoint": "siblings never overlap: a child of the parent does not overlap the BAR's resource",
     "tree.child-inside-parent": "a child of the parent lies inside the parent",
     "tree.outside-disjoint": "a resource outside the parent's subtree does not overlap the parent",
     "tree.dummy-blocks-later": "a held dummy blocks later placements: allocate/request under the parent avoid it",
 }
 
-ASSUMPTION_TEXT = {**RULE_TEXT, **TREE_TEXT}
+ORIGIN_TEXT = {
+    "foreign.bar-shaped": "a foreign BAR of a function, VF or host bridge is a power of two of at least 16 bytes, "
+                          "naturally aligned",
+    "sriov.vf-bar-page-multiple": "a VF BAR is a multiple of PAGE_SIZE (sriov_init() fails with -EIO otherwise, "
+                                  "drivers/pci/iov.c)",
+    "platform.no-fixed-bars": "no BAR is an Enhanced Allocation / IORESOURCE_PCI_FIXED BAR (the platform modifier "
+                              "+enhanced_allocation lifts this)",
+    "align.device-named": "the device is an ordinary function the configuration names (listed in "
+                          "pci=resource_alignment=, or the quirked device), not a VF, host bridge or fixed BAR, "
+                          "and PCI_PROBE_ONLY is not set",
+    "align.placed-at-alignment": "a realigned resource is assigned at a multiple of its requested alignment "
+                                 "(pci_assign_resource() -> allocate_resource() with pci_resource_alignment())",
+    "align.others-realigned": "every other ordinary function's sub-alignment BAR is realigned too, on every "
+                              "enumeration including hot-add (pci_device_add() -> "
+                              "pci_reassigndev_resource_alignment())",
+    "realloc.placed-at-alignment": "after a bridge-window release a resource is reassigned at a multiple of "
+                                   "resource_alignment(), or not at all when that is 0 (\"bogus alignment\")",
+}
+
+ASSUMPTION_TEXT = {**RULE_TEXT, **TREE_TEXT, **ORIGIN_TEXT}
 
 
 def world_assumptions(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape) -> list[tuple[str, Flag]]:
-    """The PCI rules and resource-tree rules, by name, in a fixed order."""
+    """The PCI rules, the configuration's rules and the resource-tree rules, by name, in a fixed order."""
     sibling = ops.negate(sc.relation_is(ops, Relation.OUTSIDE_PARENT))
     later = sc.relation_is(ops, Relation.LATER_SIBLING)
     outside = sc.relation_is(ops, Relation.OUTSIDE_PARENT)
     bar_range = sit.bar.range(ops)
-    named = [(rule.name, rule.holds) for rule in bar_rules(ops, sit.bar)]
+    fixed = sc.bar_origin_is(ops, Origin.FIXED)
+    named = [(rule.name, rule.holds) for rule in bar_rules(ops, sc.bar(), fixed, shape.fixed_granule_bytes)]
+    named += origin_assumptions(ops, sc, sit)
     named += [
         ("tree.bar-inside-parent", ops.all_of(is_nonempty(ops, sit.parent), contains(ops, sit.parent, bar_range))),
         ("tree.parent-granular", granular(ops, sit.parent, shape.window_granule_bytes)),
@@ -78,6 +108,41 @@ def world_assumptions(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape) 
     return named
 
 
+def origin_assumptions(ops: Ops, sc: PairScenario, sit: Situation) -> list[tuple[str, Flag]]:
+    """What each origin of the BAR and of the foreign resource implies, and the configuration's rules."""
+    core, page = sit.core, sc.page_bytes
+    foreign_size = ops.add(ops.sub(sc.foreign_last, sc.foreign_first), ops.const(1))
+    is_bar = ops.any_of(*(sc.foreign_origin_is(ops, o) for o in (Origin.FUNCTION, Origin.VIRTUAL_FUNCTION,
+                                                               Origin.HOST_BRIDGE)))
+    vf_rule = ops.all_of(
+        ops.implies(sc.bar_origin_is(ops, Origin.VIRTUAL_FUNCTION), ops.uge(sc.bar_size, page)),
+        ops.implies(sc.foreign_origin_is(ops, Origin.VIRTUAL_FUNCTION), ops.uge(foreign_size, page)))
+    named = [("foreign.bar-shaped", ops.implies(is_bar, foreign_is_bar_shaped(ops, sc))),
+             ("sriov.vf-bar-page-multiple", vf_rule)]
+    if not core.enhanced_allocation:
+        named.append(("platform.no-fixed-bars", ops.all_of(
+            ops.negate(sc.bar_origin_is(ops, Origin.FIXED)), ops.negate(sc.foreign_origin_is(ops, Origin.FIXED)))))
+    if core.parameter_bytes is not None or core.extends_to_page:
+        named.append(("align.device-named", sc.bar_origin_is(ops, Origin.FUNCTION)))
+    if core.realigns:
+        requested = sit.realigned.requested_align
+        named.append(("align.placed-at-alignment", ops.implies(
+            ops.ne(requested, ops.const(0)), is_aligned(ops, sc.bar_start, requested))))
+    if core.default is not None:
+        others = others_align(ops, core, page)
+        named.append(("align.others-realigned", ops.implies(
+            ops.all_of(sc.foreign_origin_is(ops, Origin.FUNCTION), ops.ne(others, ops.const(0))),
+            is_aligned(ops, sc.foreign_first, others))))
+    return named
+
+
+def realloc_assumption(ops: Ops, sc: PairScenario, sit: Situation) -> tuple[str, Flag]:
+    align = sit.realigned.realloc_align
+    moved = span(ops, sc.realloc_start, sit.bar.size_bytes)
+    return ("realloc.placed-at-alignment", ops.implies(
+        ops.ne(align, ops.const(0)), ops.all_of(is_aligned(ops, sc.realloc_start, align), is_nonempty(ops, moved))))
+
+
 def outcome_facts(sit: Situation) -> list[tuple[str, object]]:
     return [
         ("mmappable", sit.first.mmappable),
@@ -86,4 +151,6 @@ def outcome_facts(sit: Situation) -> list[tuple[str, object]]:
         ("dummy_end", sit.first.dummy.last),
         ("window_start", sit.window.first),
         ("window_end", sit.window.last),
+        ("resource_size", sit.bar.size_bytes),
+        ("requested_align", sit.realigned.requested_align),
     ]

@@ -163,6 +163,7 @@ def raw_operator_uses(source: str) -> list[tuple[int, str, str]]:
 #   model/ranges.py:25     fits                       `0 <= value < (1 << ops.width)`
 #   model/scenario.py:110  parent_is_bridge_window    `MIB >= (1 << ops.width)`
 #   properties/core.py:88-90 _first_uncovered         `a <= address <= b` (three chains)
+#   properties/alignment.py _why_not_mmappable        concrete counterexample fields, explanation text
 ALLOWED_RAW_OPERATORS = Counter({
     ("model/pci.py", "PciAddress.__post_init__", "<="): 2,
     ("model/pci.py", "validate_bar", "<="): 4,
@@ -170,6 +171,9 @@ ALLOWED_RAW_OPERATORS = Counter({
     ("model/ranges.py", "fits", "<"): 1,
     ("model/scenario.py", "parent_is_bridge_window", ">="): 1,
     ("properties/core.py", "_first_uncovered", "<="): 6,
+    ("properties/alignment.py", "_why_not_mmappable", ">="): 2,
+    ("properties/alignment.py", "_why_not_mmappable", "<="): 1,
+    ("properties/alignment.py", "_why_not_mmappable", "%"): 1,
 })
 
 

@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from barcheck.cli import main
-from model.policies import BUILTIN
+from model.policies import BUILTIN, catalogue
+from model.policies.alignment import MODIFIERS
 from properties import REGISTRY
 from properties.trace import TRACE_PROPERTIES
 
@@ -64,13 +65,14 @@ def test_list_prints_every_property_and_policy_one_per_line():
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert len(lines) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN)
+    assert len(lines) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
     listed = [line.split()[:3] for line in lines]
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "pair") == sorted(REGISTRY)
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "trace") == \
         sorted(TRACE_PROPERTIES)
     assert sorted(name for kind, name, _ in listed if kind == "policy") == sorted(BUILTIN)
-    assert {kind for kind, _, _ in listed} == {"property", "policy"}
+    assert sorted(name.partition("=")[0][1:] for kind, name, _ in listed if kind == "modifier") == sorted(MODIFIERS)
+    assert {kind for kind, _, _ in listed} == {"property", "policy", "modifier"}
 
 
 # ----------------------------------------------------------------------------- usage errors
@@ -260,7 +262,7 @@ def test_json_output_is_deterministic_apart_from_timings():
     first_code, first = run_json(*argv)
     second_code, second = run_json(*argv)
     assert first_code == second_code == 1
-    assert len(first["results"]) == len(BUILTIN) * 2
+    assert len(first["results"]) == len(catalogue()) * 2
     assert any("counterexample" in r for r in first["results"]), "the run should include a counterexample"
     stripped = without_seconds(copy.deepcopy(first))
     assert all("seconds" not in r for r in stripped["results"])
@@ -357,7 +359,7 @@ def test_version_goes_through_main_return_value_and_stdout_argument():
 def test_console_command_list():
     proc = subprocess.run([barcheck_command(), "list"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN)
+    assert len(proc.stdout.splitlines()) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
     for name in [*REGISTRY, *TRACE_PROPERTIES, *BUILTIN]:
         assert name in proc.stdout
 

@@ -8,12 +8,15 @@ import z3
 from broken_policies import BROKEN
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
-from model.policies import BUILTIN
+from model.policies import BUILTIN, get_policy
 from model.scenario import FIELDS, FLAG_FIELDS, PairScenario, Shape
 from properties import REGISTRY
 from scenario_space import grid_scenarios, random_scenarios
 
-POLICIES = list(BUILTIN.values()) + list(BROKEN)
+CONFIGURED = ("linux-4.8+resource_alignment", "linux-4.8+resource_alignment=4K+default_alignment",
+              "linux-4.8+align_small_bars", "v3-per-bar+extend_bar_to_page+enhanced_allocation",
+              "linux-4.7+default_alignment+extend_bar_to_page")
+POLICIES = list(BUILTIN.values()) + list(BROKEN) + [get_policy(name) for name in CONFIGURED]
 SHAPE = Shape()
 
 

@@ -14,8 +14,8 @@ from barcheck.checker import Settings, check, objectives
 from barcheck.verdict import Verdict
 from broken_policies import BROKEN
 from model.ops import ConcreteOps
-from model.policies import BUILTIN
-from model.scenario import PairScenario, Shape, foreign_is_bar_shaped, parent_is_bridge_window
+from model.policies import BUILTIN, get_policy
+from model.scenario import PairScenario, Shape, bar_size_is_pow2, foreign_is_bar_shaped, parent_is_bridge_window
 from properties import REGISTRY
 from scenario_space import small_space
 
@@ -24,23 +24,41 @@ SHAPE = Shape(width=8, window_granule_bytes=64, decoder_granule_bytes=16,
 SETTINGS = Settings(shape=SHAPE)
 POLICIES = {**BUILTIN, **{p.name: p for p in BROKEN}}
 
+CONFIGURED = ("linux-4.8+resource_alignment", "linux-4.8+resource_alignment=32", "linux-4.8+default_alignment",
+              "linux-4.8+align_small_bars", "linux-4.8+extend_bar_to_page", "linux-4.8+enhanced_allocation")
+"""At width 8, `=32` asks for half a 64-byte page: resize without reaching a whole page."""
+
+
+def configured_shape(prop_id: str) -> Shape:
+    """Every origin of the BAR and the foreign resource, one parent window, and every realloc start
+    for the property that reads it."""
+    pins = (("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,)), ("bar_origin", (0, 1, 2, 3)),
+            ("parent_first", (0,)), ("parent_last", (255,)))
+    if prop_id == "alignment.preserved-across-realloc":
+        pins += (("foreign_origin", (4,)), ("foreign_relation", (0,)), ("foreign_first", (224,)),
+                 ("foreign_last", (255,)), ("realloc_start", tuple(range(0, 256, 16))))
+    else:
+        pins += (("foreign_origin", (0, 1, 2, 3, 4)), ("realloc_start", (0,)))
+    return Shape(width=8, window_granule_bytes=64, decoder_granule_bytes=32, fixed_granule_bytes=32, pins=pins)
+
 
 @lru_cache(maxsize=None)
-def space(page_bytes: int) -> tuple[PairScenario, ...]:
-    return tuple(small_space(SHAPE, page_bytes))
+def space(page_bytes: int, shape: Shape = SHAPE) -> tuple[PairScenario, ...]:
+    return tuple(small_space(shape, page_bytes))
 
 
-def canonical_key(sc: PairScenario) -> tuple:
-    ops = ConcreteOps(SHAPE.width)
-    prefs = (not foreign_is_bar_shaped(ops, sc), not parent_is_bridge_window(ops, sc))
-    return prefs + tuple(int(getattr(sc, name)) ^ target for name, target in objectives(SHAPE.width))
+def canonical_key(sc: PairScenario, width: int = 8) -> tuple:
+    ops = ConcreteOps(width)
+    prefs = (not foreign_is_bar_shaped(ops, sc), not parent_is_bridge_window(ops, sc), not bar_size_is_pow2(ops, sc))
+    return prefs + tuple(int(getattr(sc, name)) ^ target for name, target in objectives(width))
 
 
-def brute_force(prop_id: str, policy_name: str, page_bytes: int):
-    ops, prop, policy = ConcreteOps(SHAPE.width), REGISTRY[prop_id], POLICIES[policy_name]
+def brute_force(prop_id: str, policy_name: str, page_bytes: int, shape: Shape = SHAPE):
+    policy = POLICIES[policy_name] if policy_name in POLICIES else get_policy(policy_name)
+    ops, prop = ConcreteOps(shape.width), REGISTRY[prop_id]
     reachable, best, violations = False, None, set()
-    for sc in space(page_bytes):
-        ev = prop.evaluate(ops, sc, policy, SHAPE)
+    for sc in space(page_bytes, shape):
+        ev = prop.evaluate(ops, sc, policy, shape)
         if not all(holds for _, holds in ev.assumptions):
             continue
         reachable = reachable or bool(ev.antecedent)
@@ -64,6 +82,18 @@ def test_solver_agrees_with_brute_force(prop_id: str, policy_name: str, page_byt
     expected, canonical, violations = brute_force(prop_id, policy_name, page_bytes)
     result = check(REGISTRY[prop_id], POLICIES[policy_name], page_bytes, SETTINGS)
     assert result.verdict is expected
+    if expected is Verdict.COUNTEREXAMPLE:
+        assert result.counterexample.scenario in violations
+        assert result.counterexample.scenario == canonical
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prop_id,policy_name", [(p, q) for p in sorted(REGISTRY) if p != "probe.idempotent" for q in CONFIGURED])
+def test_solver_agrees_with_brute_force_under_configurations(prop_id: str, policy_name: str) -> None:
+    shape = configured_shape(prop_id)
+    expected, canonical, violations = brute_force(prop_id, policy_name, 64, shape)
+    result = check(REGISTRY[prop_id], get_policy(policy_name), 64, Settings(shape=shape))
+    assert result.verdict is expected, result.reason
     if expected is Verdict.COUNTEREXAMPLE:
         assert result.counterexample.scenario in violations
         assert result.counterexample.scenario == canonical

@@ -9,7 +9,7 @@ import pytest
 
 from barcheck.checker import check
 from barcheck.verdict import Verdict
-from model.policies import BUILTIN
+from model.policies import catalogue, get_policy
 from model.units import PRESET_PAGE_SIZES, PageSize, size_name
 from properties import REGISTRY
 
@@ -28,15 +28,15 @@ TABLE = load_table()
 
 
 def test_table_covers_catalogue_exactly() -> None:
-    catalogue = {(p, q, page) for p in REGISTRY for q in BUILTIN for page in PRESET_PAGE_SIZES}
-    assert set(TABLE) == catalogue
+    expected = {(p, q.name, page) for p in REGISTRY for q in catalogue() for page in PRESET_PAGE_SIZES}
+    assert set(TABLE) == expected
     assert set(TABLE.values()) <= {v.value for v in Verdict}
 
 
 @pytest.mark.parametrize("key", sorted(TABLE), ids=lambda k: f"{k[0]}-{k[1]}-{size_name(k[2])}")
 def test_checker_gives_expected_verdict(key: tuple[str, str, int]) -> None:
     prop_id, policy_name, page_bytes = key
-    result = check(REGISTRY[prop_id], BUILTIN[policy_name], page_bytes)
+    result = check(REGISTRY[prop_id], get_policy(policy_name), page_bytes)
     assert result.verdict.value == TABLE[key], result.reason
     if result.verdict is Verdict.PROVED:
         assert result.scope["bounded"] is False and result.scope["width_bits"] == 64

@@ -1,24 +1,56 @@
-"""The registry of built-in policies, by name."""
+"""The registry of built-in policies, by name, and composition with modifiers.
+
+A policy name is a kernel-version policy followed by modifiers:
+`linux-4.8+resource_alignment+enhanced_allocation`.  Modifiers are written
+back in registry order, so every spelling of one configuration gets one name.
+"""
 
 from __future__ import annotations
 
+from model.policies.alignment import MODIFIERS, ModifierError, PciCore, parse_modifiers
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
+from model.policies.composed import Configured
 from model.policies.linux import Linux47, Linux48, V3PerBar
 
 BUILTIN: dict[str, Policy] = {policy.name: policy for policy in (Linux47(), Linux48(), V3PerBar())}
 
+CATALOGUE_COMPOSITIONS = (
+    "linux-4.8+resource_alignment",
+    "linux-4.8+default_alignment",
+    "linux-4.8+align_small_bars",
+    "linux-4.8+enhanced_allocation",
+)
+"""The configured policies `barcheck prove` checks by default, besides BUILTIN."""
+
 
 class UnknownPolicy(KeyError):
     def __str__(self) -> str:
+        if isinstance(self.args[0], ModifierError):
+            return str(self.args[0])
         known = ", ".join(sorted(BUILTIN))
-        return f"unknown policy {self.args[0]!r} (known: {known})"
+        modifiers = ", ".join(f"+{m}" for m in MODIFIERS)
+        return f"unknown policy {self.args[0]!r} (known: {known}; modifiers: {modifiers})"
 
 
 def get_policy(name: str) -> Policy:
+    base_name, *parts = name.split("+")
     try:
-        return BUILTIN[name]
+        base = BUILTIN[base_name]
     except KeyError:
-        raise UnknownPolicy(name) from None
+        raise UnknownPolicy(base_name if parts else name) from None
+    if not parts:
+        return base
+    try:
+        core, spellings = parse_modifiers(base_name, parts)
+    except ModifierError as err:
+        raise UnknownPolicy(err) from None
+    return Configured(base, core, spellings)
 
 
-__all__ = ["BUILTIN", "Policy", "ProbeOutcome", "ProbeRequest", "UnknownPolicy", "get_policy"]
+def catalogue() -> list[Policy]:
+    """Every policy `barcheck prove` checks when none is named, in a fixed order."""
+    return list(BUILTIN.values()) + [get_policy(name) for name in CATALOGUE_COMPOSITIONS]
+
+
+__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "Configured", "PciCore", "Policy", "ProbeOutcome",
+           "ProbeRequest", "UnknownPolicy", "catalogue", "get_policy"]

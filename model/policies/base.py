@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from model.ops import Flag, Ops, Word
 from model.pci import Bar
+from model.policies.alignment import PciCore
 from model.ranges import Range
 from model.resource_tree import Child
 
@@ -45,6 +46,8 @@ class Policy:
     title: ClassVar[str] = ""
     kernel_ref: ClassVar[str] = ""
     """File, function and commit of the kernel code the policy models."""
+    pci_core: PciCore = PciCore()
+    """How the PCI core sizes and aligns the resources vfio-pci sees (no modifiers: natural alignment)."""
 
     def probe(self, ops: Ops, req: ProbeRequest) -> ProbeOutcome:
         """Decide mmappability of one BAR when the device is enabled."""
