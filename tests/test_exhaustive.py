@@ -20,7 +20,10 @@ from properties import REGISTRY
 from scenario_space import small_space
 
 SHAPE = Shape(width=8, window_granule_bytes=64, decoder_granule_bytes=16,
-              pins=(("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,))))
+              pins=(("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,)), ("bar_origin", (0,)),
+                    ("foreign_origin", (4,)), ("realloc_start", (0,))))
+"""Origins are pinned to an ordinary function's BAR and an arbitrary decoder; the configured cases
+below enumerate every origin."""
 SETTINGS = Settings(shape=SHAPE)
 POLICIES = {**BUILTIN, **{p.name: p for p in BROKEN}}
 
