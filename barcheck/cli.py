@@ -242,9 +242,9 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
         results += [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
     if args.mode in ("all", "trace"):
         traceable = [p for p in policies if is_plain(p)]
-        skipped = sorted(p.name for p in policies if not is_plain(p))
-        if skipped and args.mode == "trace" and args.policy:
-            require_plain(get_policy(skipped[0]), "--mode trace")
+        if args.mode == "trace" and args.policy:
+            for policy in policies:
+                require_plain(policy, "--mode trace")
         results += _prove_traces(args, traceable, list(dict.fromkeys(args.property)), pages)
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
