@@ -11,8 +11,14 @@ from model.policies.alignment import MODIFIERS, ModifierError, PciCore, parse_mo
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
 from model.policies.composed import Configured
 from model.policies.linux import Linux47, Linux48, V3PerBar
+from model.policies.revocation import Linux58, Linux610, Rfc2021, VfioPlatform
 
-BUILTIN: dict[str, Policy] = {policy.name: policy for policy in (Linux47(), Linux48(), V3PerBar())}
+BUILTIN: dict[str, Policy] = {policy.name: policy for policy in (
+    Linux47(), Linux48(), V3PerBar(), Linux58(), Linux610(), Rfc2021(), VfioPlatform())}
+
+SAME_PROBE_AS_4_8 = ("linux-5.8", "linux-6.10", "rfc-2021")
+"""Policies that differ from linux-4.8 only in how mappings are populated and revoked: the
+default run checks them on the mapping properties only (`--policy` checks them on any)."""
 
 CATALOGUE_COMPOSITIONS = (
     "linux-4.8+resource_alignment",
@@ -48,9 +54,15 @@ def get_policy(name: str) -> Policy:
 
 
 def catalogue() -> list[Policy]:
-    """Every policy `barcheck prove` checks when none is named, in a fixed order."""
-    return list(BUILTIN.values()) + [get_policy(name) for name in CATALOGUE_COMPOSITIONS]
+    """Every policy `barcheck prove` checks on the placement properties when none is named, in a fixed order."""
+    bases = [policy for name, policy in BUILTIN.items() if name not in SAME_PROBE_AS_4_8]
+    return bases + [get_policy(name) for name in CATALOGUE_COMPOSITIONS]
 
 
-__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "Configured", "PciCore", "Policy", "ProbeOutcome",
+def mapping_catalogue() -> list[Policy]:
+    """Every policy `barcheck prove` checks on the vm_pgoff and revocation properties when none is named."""
+    return list(BUILTIN.values())
+
+
+__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "SAME_PROBE_AS_4_8", "mapping_catalogue", "Configured", "PciCore", "Policy", "ProbeOutcome",
            "ProbeRequest", "UnknownPolicy", "catalogue", "get_policy"]

@@ -39,6 +39,11 @@ class ProbeOutcome:
     """The range of that dummy resource (meaningful only when held)."""
 
 
+PGOFF_PFN, PGOFF_REGION = "pfn", "region"
+POPULATE_AT_MMAP, POPULATE_AT_FAULT = "mmap", "fault"
+REVOKE_NONE, REVOKE_VMA_LIST, REVOKE_MAPPING_RANGE = "none", "vma-list", "mapping-range"
+
+
 class Policy:
     """Base class of all policies.  Subclasses set the class attributes."""
 
@@ -72,6 +77,17 @@ class Policy:
     def mmap_window(self, ops: Ops, bar: Bar, page_bytes: Word) -> Range:
         """The physical bytes the largest permitted mmap of the BAR reaches."""
         raise NotImplementedError
+
+    pgoff_holds: ClassVar[str] = PGOFF_PFN
+    """What mmap leaves in vma->vm_pgoff: the physical pfn, or the region encoding."""
+    populates_at: ClassVar[str] = POPULATE_AT_MMAP
+    """When PTEs appear: remap_pfn_range() in mmap, or the fault handler."""
+    revokes_by: ClassVar[str] = REVOKE_NONE
+    """How memory-disable, reset and D3 take mappings away."""
+    has_command_register: ClassVar[bool] = True
+    """PCI config space (COMMAND memory bit, PM capability, bus resets); false for platform devices."""
+    revocation_ref: ClassVar[str] = ""
+    """File, function and commit of the mmap, fault and zap code the revocation aspect models."""
 
     def __repr__(self) -> str:
         return f"<policy {self.name}>"

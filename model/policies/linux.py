@@ -36,6 +36,8 @@ class Linux47(Policy):
         "drivers/vfio/pci/vfio_pci.c vfio_pci_mmap() before 05f0c03fbac1 "
         "(read at MoKee/android_kernel_nubia_msm8996@722ccb830c36, 3.18-based)"
     )
+    revocation_ref = ("drivers/vfio/pci/vfio_pci.c vfio_pci_mmap(): vm_pgoff = (pci_resource_start >> PAGE_SHIFT) "
+                      "+ pgoff and remap_pfn_range() at mmap; nothing is zapped before v5.8 (CVE-2020-12888)")
 
     def eligible(self, ops: Ops, bar: Bar) -> Flag:
         """BAR0-5 with IORESOURCE_MEM and a non-zero size; I/O BARs and the ROM never map."""
