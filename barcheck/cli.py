@@ -17,17 +17,21 @@ from barcheck.render import RENDERERS, summary_line
 from barcheck.scenario_check import check_scenario
 from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
+from barcheck.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings, check_round_trip
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings, check_trace
+from barcheck.vmacheck import VmaSettings, check_vma
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
-from model.pci import ScenarioError
+from model.pci import MIN_MEM_BAR_BYTES, ScenarioError
 from model.placement import ANY_FREE, PLACEMENTS
-from model.policies import BUILTIN, PciCore, Policy, UnknownPolicy, catalogue, get_policy
+from model.policies import BUILTIN, PciCore, Policy, UnknownPolicy, catalogue, get_policy, mapping_catalogue
 from model.policies.alignment import MODIFIERS
 from model.system import standard_structure
-from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes
+from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes, parse_size
+from model.vma import VmaEventKind, vma_structure
 from properties import REGISTRY, Property, UnknownProperty, get_property
+from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
@@ -63,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
     prove.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
                        help="trace bound for bmc, and for the search after a failed induction")
-    prove.add_argument("--devices", type=_positive, default=3, help="device slots in trace proofs")
+    prove.add_argument("--devices", type=_positive, default=None,
+                       help="device slots in trace proofs (default: 3 for placement, 2 for mapping properties)")
+    prove.add_argument("--max-bar-size", type=_bar_size, default=None, metavar="SIZE",
+                       help="mapping properties: only BARs up to SIZE, e.g. 1T (default: every size the hardware allows)")
     prove.add_argument("--placement", choices=PLACEMENTS, default=ANY_FREE,
                        help="hot-add placement: any free aligned slot (covers every allocator) or exact first fit")
     prove.add_argument("--events", default="kernel", metavar="LIST",
@@ -94,20 +101,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _select_events(text: str) -> tuple[EventKind, ...]:
+def _select_events(text: str) -> tuple[tuple[EventKind, ...], tuple[VmaEventKind, ...]]:
+    """Placement-model events and mapping-model events; kernel and all give every mapping event."""
     if text == "kernel":
-        return KERNEL_EVENTS
+        return KERNEL_EVENTS, tuple(VmaEventKind)
     if text == "all":
-        return ALL_EVENTS
-    names = {kind.value: kind for kind in EventKind}
+        return ALL_EVENTS, tuple(VmaEventKind)
+    known = list(dict.fromkeys([kind.value for kind in EventKind] + [kind.value for kind in VmaEventKind]))
     chosen = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part not in names:
-            raise UsageError(f"--events: unknown event {part!r} (known: {', '.join(names)}, kernel, all)")
-        chosen.append(names[part])
+        if part not in known:
+            raise UsageError(f"--events: unknown event {part!r} (known: {', '.join(known)}, kernel, all)")
+        chosen.append(part)
     if not chosen:
         raise UsageError("--events: empty list")
-    return tuple(kind for kind in EventKind if kind in chosen)
+    return (tuple(kind for kind in EventKind if kind.value in chosen),
+            tuple(kind for kind in VmaEventKind if kind.value in chosen))
+
+
+def _bar_size(text: str) -> int:
+    try:
+        size_bytes = parse_size(text)
+    except SizeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if size_bytes < MIN_MEM_BAR_BYTES or size_bytes & (size_bytes - 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a power of two of at least {MIN_MEM_BAR_BYTES} bytes")
+    return size_bytes
 
 
 def _non_negative(text: str) -> int:
@@ -147,12 +166,35 @@ def require_plain(policy: Policy, where: str) -> None:
                          f"BARs at natural alignment")
 
 
-def _select_properties(ids: list[str]) -> list[Property]:
-    """The pair properties among the ids (all when none given); every id must name some property."""
+def property_kinds(prop_id: str) -> set[str]:
+    """The kinds of check a property id names: pair, function and trace."""
+    kinds = set()
+    if prop_id in REGISTRY:
+        kinds.add("pair")
+    if prop_id == ROUND_TRIP_ID:
+        kinds.add("function")
+    if prop_id in TRACE_PROPERTIES or prop_id in VMA_PROPERTIES:
+        kinds.add("trace")
+    return kinds
+
+
+MODE_KINDS = {"pair": {"pair", "function"}, "trace": {"trace"}, "all": {"pair", "function", "trace"}}
+
+
+def _check_property_modes(ids: list[str], mode: str) -> None:
     for i in ids:
-        if i not in REGISTRY and i not in TRACE_PROPERTIES:
-            known = ", ".join(sorted(set(REGISTRY) | set(TRACE_PROPERTIES)))
+        kinds = property_kinds(i)
+        if not kinds:
+            known = ", ".join(sorted(set(REGISTRY) | set(TRACE_PROPERTIES) | set(VMA_PROPERTIES) | {ROUND_TRIP_ID}))
             raise UsageError(f"--property: unknown property {i!r} (known: {known})")
+        if not kinds & MODE_KINDS[mode]:
+            wanted = "trace or all" if "trace" in kinds else "pair or all"
+            raise UsageError(f"--property: {i} is a {'/'.join(sorted(kinds))} property, which --mode {mode} "
+                             f"does not run (use --mode {wanted})")
+
+
+def _select_properties(ids: list[str]) -> list[Property]:
+    """The pair properties among the ids (all when none given)."""
     try:
         return [get_property(i) for i in dict.fromkeys(ids) if i in REGISTRY] if ids else list(REGISTRY.values())
     except UnknownProperty as err:
@@ -220,7 +262,8 @@ def _umask() -> int:
 def _list(stdout: TextIO) -> int:
     for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
         stdout.write(f"property  {prop.id:36} pair   {prop.title}\n")
-    for prop in sorted(TRACE_PROPERTIES.values(), key=lambda p: p.id):
+    stdout.write(f"property  {ROUND_TRIP_ID:36} func   {ROUND_TRIP_TITLE}\n")
+    for prop in sorted(list(TRACE_PROPERTIES.values()) + list(VMA_PROPERTIES.values()), key=lambda p: p.id):
         stdout.write(f"property  {prop.id:36} trace  {prop.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
         stdout.write(f"policy    {policy.name:36}        {policy.title}\n")
@@ -232,23 +275,29 @@ def _list(stdout: TextIO) -> int:
 
 def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     policies = _select_policies(args.policy)
+    _check_property_modes(args.property, args.mode)
+    _select_events(args.events)
     props = _select_properties(args.property)
     pages = _select_pages(args.page_size)
     if args.out:
         check_out_dir(Path(args.out))
     settings = Settings(seed=args.seed, rlimit=args.rlimit)
     results = []
+    ids = list(dict.fromkeys(args.property))
     if args.mode in ("all", "pair"):
         results += [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
+        if not ids or ROUND_TRIP_ID in ids:
+            results += _prove_round_trip(args, pages)
     if args.mode in ("all", "trace"):
         traceable = [p for p in policies if is_plain(p)]
         if args.mode == "trace" and args.policy:
             for policy in policies:
                 require_plain(policy, "--mode trace")
-        results += _prove_traces(args, traceable, list(dict.fromkeys(args.property)), pages)
+        results += _prove_traces(args, traceable, ids, pages)
+        results += _prove_mappings(args, ids, pages)
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
-            "policies": sorted(p.name for p in policies),
+            "policies": sorted({p.name for p in policies} | {r.policy for r in results}),
             "properties": sorted(set(p.id for p in props) | {r.property for r in results}),
             "page_sizes": pages}
     if args.mode != "pair" and any(not is_plain(p) for p in policies):
@@ -265,11 +314,53 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Result]:
     trace_ids = [i for i in (ids if args.property else sorted(TRACE_PROPERTIES)) if i in TRACE_PROPERTIES]
+    if not trace_ids:
+        return []
+    events, _ = _select_events(args.events)
+    if not events:
+        raise UsageError(f"--events {args.events!r}: no placement event for {', '.join(trace_ids)}")
     settings = TraceSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
-                             placement=args.placement, events=_select_events(args.events))
-    structure = standard_structure(args.devices)
+                             placement=args.placement, events=events)
+    structure = standard_structure(args.devices or 3)
     return [check_trace(TRACE_PROPERTIES[i], policy, structure, page, settings)
             for i in trace_ids for policy in policies for page in pages]
+
+
+def _mapping_policies(args: argparse.Namespace, default: list[Policy]) -> list[Policy]:
+    """Named plain policies, or the default list; modifiers change nothing the mapping model sees."""
+    if not args.policy:
+        return default
+    chosen = _select_policies(args.policy)
+    if args.mode == "trace":
+        for policy in chosen:
+            require_plain(policy, "--mode trace")
+    return [p for p in chosen if is_plain(p)]
+
+
+def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Result]:
+    chosen = [i for i in (ids if args.property else sorted(VMA_PROPERTIES)) if i in VMA_PROPERTIES]
+    if not chosen:
+        return []
+    _, events = _select_events(args.events)
+    if not events:
+        raise UsageError(f"--events {args.events!r}: no mapping event for {', '.join(chosen)} "
+                         f"(known: {', '.join(k.value for k in VmaEventKind)})")
+    settings = VmaSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
+                           max_bar_bytes=args.max_bar_size, events=events)
+    structure = vma_structure(args.devices or 2)
+    policies = _mapping_policies(args, mapping_catalogue())
+    return [check_vma(VMA_PROPERTIES[i], policy, structure, page, settings)
+            for i in chosen for policy in policies for page in pages]
+
+
+def _prove_round_trip(args: argparse.Namespace, pages: list[int]) -> list[Result]:
+    settings = RoundTripSettings(seed=args.seed, rlimit=args.rlimit, max_bar_bytes=args.max_bar_size)
+    policies = _mapping_policies(args, [BUILTIN[ROUND_TRIP_DEFAULT_POLICY]])
+    return [check_round_trip(policy, page, settings) for policy in policies for page in pages]
+
+
+ROUND_TRIP_DEFAULT_POLICY = "linux-6.10"
+"""The encoding is the uapi's and every policy shares it; the default run checks it once per page size."""
 
 
 def _check(args: argparse.Namespace, stdout: TextIO) -> int:

@@ -123,8 +123,8 @@ def check_round_trip(policy: Policy, page_bytes: int, settings: RoundTripSetting
         return done(Verdict.UNKNOWN, solver.reason_unknown())
     if status == z3.unsat:
         return done(Verdict.PROVED, used=sorted(name for name, _ in named))
-    solver.add(ops.negate(ops.all_of(*(flag for _, flag in checks))))
     model = solver.model()
+    solver.add(ops.negate(ops.all_of(*(flag for _, flag in checks))))
     for variable in (size, index, offset):
         model = pull_toward(solver, variable, 0, model)
     values = [model.eval(v, model_completion=True).as_long() for v in (index, size, offset)]

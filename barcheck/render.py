@@ -13,14 +13,39 @@ from model.scenario import Origin, Relation
 from model.units import size_name
 from barcheck.trace_render import trace_doc, trace_lines
 from properties import ASSUMPTION_TEXT, REGISTRY
+from barcheck.pgoffcheck import ROUND_TRIP_STATEMENT
+from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
 SCHEMA = "barcheck.result/1"
 
 
 def kind_of(result: Result) -> str:
-    """`trace` for results over event traces, `pair` for the single-probe checks."""
-    return "trace" if result.scope.get("method") in ("induction", "bmc") else "pair"
+    """`trace` for results over event traces, `function` for pure encoding checks, `pair` for the single-probe checks."""
+    method = result.scope.get("method")
+    if method in ("induction", "bmc"):
+        return "trace"
+    return "function" if method == "function" else "pair"
+
+
+def _trace_lines(result: Result) -> list[str]:
+    if hasattr(result.trace, "lines"):
+        return result.trace.lines()
+    return trace_lines(result.trace, result.policy)
+
+
+def _trace_doc(result: Result) -> dict[str, Any]:
+    if hasattr(result.trace, "doc"):
+        return result.trace.doc()
+    return trace_doc(result.trace, result.policy)
+
+
+def _statement(prop_id: str, kind: str) -> str:
+    if kind == "function":
+        return ROUND_TRIP_STATEMENT
+    if kind == "trace":
+        return (VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]).statement
+    return REGISTRY[prop_id].statement
 
 
 def sort_results(results: Iterable[Result]) -> list[Result]:
@@ -88,7 +113,7 @@ def result_doc(result: Result) -> dict[str, Any]:
     if result.counterexample is not None:
         doc["counterexample"] = counterexample_doc(result.counterexample)
     if result.trace is not None:
-        doc["trace"] = trace_doc(result.trace, result.policy)
+        doc["trace"] = _trace_doc(result)
     if result.notes:
         doc["notes"] = list(result.notes)
     return doc
@@ -151,9 +176,9 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
     ordered = sort_results(results)
     width = max([14] + [len(r.policy) for r in ordered])
     lines = [_header(meta), "",
-             f"{'property':36} {'kind':5} {'policy':{width}} {'page':5} {'verdict':15} {'seconds':>8}"]
+             f"{'property':36} {'kind':8} {'policy':{width}} {'page':5} {'verdict':15} {'seconds':>8}"]
     for r in ordered:
-        lines.append(f"{r.property:36} {kind_of(r):5} {r.policy:{width}} {size_name(r.page_size):5} "
+        lines.append(f"{r.property:36} {kind_of(r):8} {r.policy:{width}} {size_name(r.page_size):5} "
                      f"{r.verdict.value:15} {r.seconds:8.2f}")
     found = sweeps(ordered, kind_of)
     if found:
@@ -161,8 +186,8 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
         lines += [f"  {s.property} [{s.kind}] · {s.policy}: {sweep_sentence(s)}" for s in found]
     for r in ordered:
         if r.trace is not None:
-            lines += ["", f"COUNTEREXAMPLE {_label(r)} (trace replayed concretely)"]
-            lines += [f"  {line}" for line in trace_lines(r.trace, r.policy)]
+            lines += ["", f"COUNTEREXAMPLE {_label(r)} ({'trace ' if kind_of(r) == 'trace' else ''}replayed concretely)"]
+            lines += [f"  {line}" for line in _trace_lines(r)]
         elif r.counterexample is not None:
             lines += ["", f"COUNTEREXAMPLE {_label(r)} (replayed concretely)",
                       f"  {r.counterexample.explanation}"]
@@ -200,7 +225,7 @@ def render_markdown(results: list[Result], meta: dict[str, Any]) -> str:
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]
         for r in cexes:
             if r.trace is not None:
-                lines += ["", f"### {_label(r)}", ""] + trace_lines(r.trace, r.policy)
+                lines += ["", f"### {_label(r)}", ""] + _trace_lines(r)
                 continue
             lines += ["", f"### {_label(r)}", "", r.counterexample.explanation, "", "```"]
             lines += _cex_lines(r.counterexample) + ["```"]
@@ -218,15 +243,16 @@ def _markdown_proofs(ordered: list[Result]) -> list[str]:
         return []
     lines = ["", "## Why the proofs hold"]
     for prop_id, kind in sorted({(r.property, kind_of(r)) for r in proved}):
+        sample = next(r for r in proved if r.property == prop_id and kind_of(r) == kind)
         if kind == "trace":
-            prop = TRACE_PROPERTIES[prop_id]
-            sample = next(r for r in proved if r.property == prop_id and kind_of(r) == kind)
-            scope = (f"{sample.scope['quantified']}; invariant stated in properties/trace.py "
+            where = "properties/revoke.py" if prop_id in VMA_PROPERTIES else "properties/trace.py"
+            scope = (f"{sample.scope['quantified']}; invariant stated in {where} "
                      f"(init, step and safety discharged separately); placement {sample.scope['placement']}")
+        elif kind == "function":
+            scope = sample.scope["quantified"]
         else:
-            prop = REGISTRY[prop_id]
-            scope = prop.scope.format(width=proved[0].scope['width_bits'])
-        lines += ["", f"### `{prop_id}` ({kind})", "", prop.statement, "", f"Scope: {scope}", ""]
+            scope = REGISTRY[prop_id].scope.format(width=proved[0].scope['width_bits'])
+        lines += ["", f"### `{prop_id}` ({kind})", "", _statement(prop_id, kind), "", f"Scope: {scope}", ""]
         for r in (r for r in proved if r.property == prop_id and kind_of(r) == kind):
             used = ", ".join(f"`{name}`" for name in r.assumptions) or "none (holds by construction)"
             lines.append(f"- `{r.policy}` at {size_name(r.page_size)}: assumptions used: {used}")

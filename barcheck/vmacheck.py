@@ -126,6 +126,11 @@ class _Run:
         return constant_clauses(ops, self.policy, self.st, s, self.settings.max_bar_bytes)
 
 
+def _invariant(run: _Run, ops: Ops, s: VmaState) -> Clauses:
+    extra = run.prop.strengthening(ops, run.policy, run.st, s) if run.prop.strengthening else []
+    return invariant_clauses(ops, run.policy, run.st, s) + extra
+
+
 def _state_props(run: _Run, ops: Ops, s: VmaState) -> Clauses:
     return run.prop.state_clauses(ops, run.policy, run.st, s) if run.prop.state_clauses else []
 
@@ -214,7 +219,7 @@ _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
 
 
 def _induction(run: _Run) -> str | None:
-    key = (type(run.policy), run.st, run.page_bytes, run.settings)
+    key = (type(run.policy), run.prop.id, run.st, run.page_bytes, run.settings)
     if key not in _INDUCTIVE:
         _INDUCTIVE[key] = _inductive(run)
     failure, run.work = _INDUCTIVE[key]
@@ -241,7 +246,7 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
         return f"unknown: init query: {reason}", work_done(ts.solver)
     if status == UNSAT:
         return "vacuous: the BAR and boot assumptions contradict each other", work_done(ts.solver)
-    inv = invariant_clauses(ops, policy, st, s)
+    inv = _invariant(run, ops, s)
     failure = _first_failure(ts, [boot], inv, "init")
     holds = ts.literal(_conj(ops, inv))
     assumed = {name: flag for name, flag in inv}
@@ -249,7 +254,7 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
         if failure:
             break
         enabled = ts.literal(step.enabled)
-        changed = [(name, flag) for name, flag in invariant_clauses(ops, policy, st, step.after)
+        changed = [(name, flag) for name, flag in _invariant(run, ops, step.after)
                    if not _same_term(assumed.get(name), flag)]
         failure = _first_failure(ts, [holds, enabled], changed, f"step {event.kind.value}({event.target})")
     return failure or None, work_done(ts.solver)
@@ -258,7 +263,7 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
 def _safety(run: _Run) -> tuple[str | None, int]:
     ts, s = _setup(run)
     ops = ts.ops
-    holds = ts.literal(_conj(ops, invariant_clauses(ops, run.policy, run.st, s)))
+    holds = ts.literal(_conj(ops, _invariant(run, ops, s)))
     failure = _first_failure(ts, [holds], _state_props(run, ops, s), "safety")
     if run.prop.step_clauses is not None and not failure:
         for event, step in zip(run.events(), _successors(run, ts, s, ts.fresh_choice("c"))):

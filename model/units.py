@@ -8,13 +8,14 @@ from dataclasses import dataclass
 KIB = 1 << 10
 MIB = 1 << 20
 GIB = 1 << 30
+TIB = 1 << 40
 
 MIN_PAGE_BYTES = 4 * KIB
 MAX_PAGE_BYTES = 1 * GIB
 PRESET_PAGE_SIZES = (4 * KIB, 16 * KIB, 64 * KIB)
 
-_SUFFIX_BYTES = {"": 1, "K": KIB, "M": MIB, "G": GIB}
-_SIZE_RE = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(?:([KMG])(?:iB|B)?|B)?$", re.IGNORECASE)
+_SUFFIX_BYTES = {"": 1, "K": KIB, "M": MIB, "G": GIB, "T": TIB}
+_SIZE_RE = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(?:([KMGT])(?:iB|B)?|B)?$", re.IGNORECASE)
 
 
 class SizeError(ValueError):
@@ -37,7 +38,7 @@ def is_power_of_two(value: int) -> bool:
 
 def size_name(size_bytes: int) -> str:
     """Shortest exact name: 4096 -> "4K", 1<<30 -> "1G", 48 -> "48"."""
-    for suffix in ("G", "M", "K"):
+    for suffix in ("T", "G", "M", "K"):
         unit = _SUFFIX_BYTES[suffix]
         if size_bytes >= unit and size_bytes % unit == 0:
             return f"{size_bytes // unit}{suffix}"

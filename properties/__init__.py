@@ -10,3 +10,7 @@ __all__ = ["ASSUMPTION_TEXT", "REGISTRY", "Evaluation", "Property", "UnknownProp
 from properties.trace import TRACE_ASSUMPTION_TEXT as _TRACE_TEXT  # noqa: E402
 
 ASSUMPTION_TEXT.update(_TRACE_TEXT)
+
+from properties.revoke import VMA_ASSUMPTION_TEXT as _VMA_TEXT  # noqa: E402
+
+ASSUMPTION_TEXT.update(_VMA_TEXT)

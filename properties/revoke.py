@@ -30,6 +30,8 @@ class VmaProperty:
     state_clauses: Callable[[Ops, Policy, VmaStructure, VmaState], Clauses] | None = None
     step_clauses: Callable[[Ops, Policy, VmaStructure, VmaState, VmaEvent, VmaState], Clauses] | None = None
     antecedent: Callable[[Ops, VmaStructure, VmaState], Flag] | None = None
+    strengthening: Callable[[Ops, Policy, VmaStructure, VmaState], Clauses] | None = None
+    """Clauses this property adds to the shared invariant."""
 
 
 def revoked_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState) -> Clauses:
@@ -74,7 +76,8 @@ VMA_PROPERTIES = {
             "clear) or which is in D3hot has a live PTE (vfio_basic_config_write(), "
             "vfio_lock_and_set_power_state() zap, the fault handler SIGBUSes); and right after a "
             "VFIO_DEVICE_RESET or a hot reset of the device set no vma of a reset device has a live PTE.",
-            state_clauses=revoked_clauses, step_clauses=reset_clauses, antecedent=_some_live_pte),
+            state_clauses=revoked_clauses, step_clauses=reset_clauses, antecedent=_some_live_pte,
+            strengthening=lambda ops, policy, st, s: _pte_enabled_clauses(ops, policy, st, s)),
         VmaProperty(
             "pgoff.region-of-vma",
             "The region the kernel derives from vm_pgoff is the BAR that was mapped",
@@ -143,7 +146,7 @@ def invariant_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState) -
       PAGE_ALIGN(len) and holds the vm_pgoff mmap stored;
     - listed: only a mapped vma is on the vma_list, and a vma-list policy lists every populated vma;
     - pte: live PTEs are a tail of their vma (a zap from offset 0 leaves one)
-      and exist only while memory is enabled (fault-populated policies).
+      (revoke.complete adds: they exist only while memory is enabled).
     """
     clauses: Clauses = []
     shift = region_pages_shift(s.page_shift)
@@ -161,12 +164,18 @@ def invariant_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState) -
         if policy.revokes_by == REVOKE_VMA_LIST:
             clauses.append((f"listed-live:{b}", ops.implies(s.pte_live[b], s.listed[b])))
         clauses.append((f"pte:{b}", ops.implies(s.pte_live[b], _pte_shape(ops, policy, st, s, b))))
-        if policy.populates_at == POPULATE_AT_FAULT:
-            clauses.append((f"pte-enabled:{b}", ops.implies(s.pte_live[b], memory_enabled(ops, s, d))))
     if not policy.has_command_register:
         for d in range(len(st.devices)):
             clauses.append((f"no-config:{d}", ops.implies(s.opened[d], memory_enabled(ops, s, d))))
     return clauses
+
+
+def _pte_enabled_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState) -> Clauses:
+    """Where PTEs appear only at a fault, which checks memory, they live only while memory is enabled."""
+    if policy.populates_at != POPULATE_AT_FAULT:
+        return []
+    return [(f"pte-enabled:{b}", ops.implies(s.pte_live[b], memory_enabled(ops, s, st.device_of(b))))
+            for b in range(len(st.bar_device))]
 
 
 def _pte_shape(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState, b: int) -> Flag:
@@ -181,4 +190,6 @@ VMA_ASSUMPTION_TEXT = {
     "vfio.mmappable-by-rule": "a BAR is mmappable only where the policy's probe allows it "
                               "(a sub-page BAR's page remainder may or may not be reservable)",
     "bar.max-size": "every BAR is at most the --max-bar-size bound given for the run",
+    "pgoff.offset-inside-bar": "the mmap offset lies inside PAGE_ALIGN(size) of the BAR "
+                               "(vfio_pci_core_mmap() rejects req_start + req_len > phys_len)",
 }

@@ -27,7 +27,7 @@ def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "abc", "4X", "4 K", "-4K", "1T", "0x", "K", "4.5K", "4KK"])
+@pytest.mark.parametrize("text", ["", "abc", "4X", "4 K", "-4K", "1P", "0x", "K", "4.5K", "4KK"])
 def test_parse_size_rejects_non_sizes(text):
     with pytest.raises(SizeError, match="is not a size"):
         parse_size(text)
