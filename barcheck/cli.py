@@ -17,9 +17,9 @@ from barcheck.render import RENDERERS, summary_line
 from barcheck.scenario_check import check_scenario
 from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
-from barcheck.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings, check_round_trip
+from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings, check_round_trip
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings, check_trace
-from barcheck.vmacheck import VmaSettings, check_vma
+from barcheck.smt.vmacheck import VmaSettings, check_vma
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
@@ -261,15 +261,15 @@ def _umask() -> int:
 
 def _list(stdout: TextIO) -> int:
     for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
-        stdout.write(f"property  {prop.id:36} pair   {prop.title}\n")
-    stdout.write(f"property  {ROUND_TRIP_ID:36} func   {ROUND_TRIP_TITLE}\n")
+        stdout.write(f"property  {prop.id:36} pair      {prop.title}\n")
+    stdout.write(f"property  {ROUND_TRIP_ID:36} function  {ROUND_TRIP_TITLE}\n")
     for prop in sorted(list(TRACE_PROPERTIES.values()) + list(VMA_PROPERTIES.values()), key=lambda p: p.id):
-        stdout.write(f"property  {prop.id:36} trace  {prop.title}\n")
+        stdout.write(f"property  {prop.id:36} trace     {prop.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
-        stdout.write(f"policy    {policy.name:36}        {policy.title}\n")
+        stdout.write(f"policy    {policy.name:36}           {policy.title}\n")
     for modifier in MODIFIERS.values():
         value = "=SIZE" if modifier.takes_size else ""
-        stdout.write(f"modifier  {'+' + modifier.name + value:36}        {modifier.title}\n")
+        stdout.write(f"modifier  {'+' + modifier.name + value:36}           {modifier.title}\n")
     return EXIT_PROVED
 
 

@@ -13,7 +13,7 @@ from model.scenario import Origin, Relation
 from model.units import size_name
 from barcheck.trace_render import trace_doc, trace_lines
 from properties import ASSUMPTION_TEXT, REGISTRY
-from barcheck.pgoffcheck import ROUND_TRIP_STATEMENT
+from barcheck.smt.pgoffcheck import ROUND_TRIP_STATEMENT
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 

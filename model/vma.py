@@ -282,7 +282,12 @@ def _fault(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState, b: int) -> V
     ok = memory_enabled(ops, s, st.device_of(b))
     listed = ops.true() if policy.revokes_by == REVOKE_VMA_LIST else ops.false()
     populated = _populated(ops, s, b, listed)
-    return VmaStep(s.mapped[b], merge_vma_states(ops, ok, populated, s))
+    after = s.replace(
+        pte_live=with_item(s.pte_live, b, ops.flag_ite(ok, populated.pte_live[b], s.pte_live[b])),
+        pte_first=with_item(s.pte_first, b, ops.ite(ok, populated.pte_first[b], s.pte_first[b])),
+        pte_last=with_item(s.pte_last, b, ops.ite(ok, populated.pte_last[b], s.pte_last[b])),
+        listed=with_item(s.listed, b, ops.flag_ite(ok, populated.listed[b], s.listed[b])))
+    return VmaStep(s.mapped[b], after)
 
 
 def revoke(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState, d: int) -> VmaState:
@@ -369,17 +374,6 @@ def vma_transition(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState, even
     if event.kind is VmaEventKind.FAULT:
         return _fault(ops, policy, st, s, event.target)
     return _DEVICE_EVENTS[event.kind](ops, policy, st, s, event.target)
-
-
-def merge_vma_states(ops: Ops, cond: Flag, then: VmaState, other: VmaState) -> VmaState:
-    """`then` where `cond` holds, else `other`, field by field."""
-    values: dict[str, Any] = {"page_shift": then.page_shift}
-    for f in dataclasses.fields(VmaState):
-        if f.name == "page_shift":
-            continue
-        pick = ops.ite if f.name in WORD_FIELDS else ops.flag_ite
-        values[f.name] = tuple(pick(cond, a, b) for a, b in zip(getattr(then, f.name), getattr(other, f.name)))
-    return VmaState(**values)
 
 
 def idle_vma_state(st: VmaStructure, page_bytes: int, bars: Sequence[tuple[int, int, int, bool]],

@@ -15,7 +15,7 @@ from model.pci import MIN_MEM_BAR_BYTES, Bar, BarKind
 from model.pgoff import region_pages_shift, split_pgoff
 from model.policies import Policy
 from model.policies.base import POPULATE_AT_FAULT, REVOKE_VMA_LIST, ProbeRequest
-from model.ranges import Range, at_least, is_aligned, is_pow2, last_below, span
+from model.ranges import Range, at_least, fits, is_aligned, is_pow2, last_below, span
 from model.vma import (RESET_EVENTS, VmaEvent, VmaState, VmaStructure, memory_enabled, region_pages,
                        stored_pgoff)
 
@@ -117,7 +117,7 @@ def constant_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState,
                                               ops.implies(s.mem64[b], ops.ult(s.index[b], ops.const(5))))),
             (f"vfio.mmappable-by-rule:{b}", ops.implies(s.mmappable[b], mmap_rule_allows(ops, policy, s, b))),
         ]
-        if max_bar_bytes is not None and max_bar_bytes < (1 << ops.width):
+        if max_bar_bytes is not None and fits(ops, max_bar_bytes):
             clauses.append((f"bar.max-size:{b}", ops.ule(s.size[b], ops.const(max_bar_bytes))))
     for device in st.devices:
         for i, b in enumerate(device.bars):

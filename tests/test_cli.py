@@ -20,6 +20,7 @@ from barcheck.cli import main
 from model.policies import BUILTIN, catalogue
 from model.policies.alignment import MODIFIERS
 from properties import REGISTRY
+from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
 FAST = ["--property", "probe.idempotent", "--policy", "linux-4.8"]
@@ -65,11 +66,12 @@ def test_list_prints_every_property_and_policy_one_per_line():
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert len(lines) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
+    assert len(lines) == len(REGISTRY) + 1 + len(TRACE_PROPERTIES) + len(VMA_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
     listed = [line.split()[:3] for line in lines]
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "pair") == sorted(REGISTRY)
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "trace") == \
-        sorted(TRACE_PROPERTIES)
+        sorted(set(TRACE_PROPERTIES) | set(VMA_PROPERTIES))
+    assert [name for kind, name, form in listed if kind == "property" and form == "function"] == ["pgoff.round-trip"]
     assert sorted(name for kind, name, _ in listed if kind == "policy") == sorted(BUILTIN)
     assert sorted(name.partition("=")[0][1:] for kind, name, _ in listed if kind == "modifier") == sorted(MODIFIERS)
     assert {kind for kind, _, _ in listed} == {"property", "policy", "modifier"}
@@ -359,7 +361,7 @@ def test_version_goes_through_main_return_value_and_stdout_argument():
 def test_console_command_list():
     proc = subprocess.run([barcheck_command(), "list"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == len(REGISTRY) + len(TRACE_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
+    assert len(proc.stdout.splitlines()) == len(REGISTRY) + 1 + len(TRACE_PROPERTIES) + len(VMA_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
     for name in [*REGISTRY, *TRACE_PROPERTIES, *BUILTIN]:
         assert name in proc.stdout
 

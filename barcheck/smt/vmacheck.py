@@ -24,7 +24,7 @@ from model.ops_z3 import SymbolicOps
 from model.pgoff import page_shift_of
 from model.policies import Policy
 from model.vma import (CONSTANT_FIELDS, DEVICE_FIELDS, WORD_FIELDS, MmapChoice, VmaEvent, VmaEventKind, VmaState,
-                       VmaStructure, all_vma_events, merge_vma_states, pte_pfn, vma_transition)
+                       VmaStructure, all_vma_events, pte_pfn, vma_transition)
 from properties.revoke import (Clauses, VmaProperty, boot_clauses, constant_clauses, invariant_clauses)
 
 DEFAULT_DEPTH = 6
@@ -491,4 +491,4 @@ def _violated(prop: VmaProperty, ops: Ops, policy: Policy, st: VmaStructure, las
     return None
 
 
-__all__ = ["DEFAULT_DEPTH", "VmaSettings", "check_vma", "merge_vma_states", "replay_vma"]
+__all__ = ["DEFAULT_DEPTH", "VmaSettings", "check_vma", "replay_vma"]

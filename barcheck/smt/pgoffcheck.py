@@ -20,7 +20,7 @@ from model.pci import MIN_MEM_BAR_BYTES
 from model.pgoff import (file_offset, offset_in_region, offset_to_index, page_shift_of, region_pgoff,
                          split_pgoff)
 from model.policies import Policy
-from model.ranges import align_up, at_least, is_pow2
+from model.ranges import align_up, at_least, fits, is_pow2
 from model.ops_z3 import SymbolicOps
 from model.units import size_name
 
@@ -49,7 +49,7 @@ def assumptions(ops: Ops, index: Word, size: Word, offset_pages: Word, page_shif
         ("pci.bar-min-size", at_least(ops, size, MIN_MEM_BAR_BYTES)),
         ("pgoff.offset-inside-bar", ops.ult(offset_pages, span_pages)),
     ]
-    if max_bar_bytes is not None and max_bar_bytes < (1 << ops.width):
+    if max_bar_bytes is not None and fits(ops, max_bar_bytes):
         named.append(("bar.max-size", ops.ule(size, ops.const(max_bar_bytes))))
     return named
 
