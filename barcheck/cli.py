@@ -318,7 +318,9 @@ def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[st
         return []
     events, _ = _select_events(args.events)
     if not events:
-        raise UsageError(f"--events {args.events!r}: no placement event for {', '.join(trace_ids)}")
+        if args.property:
+            raise UsageError(f"--events {args.events!r}: no placement event for {', '.join(trace_ids)}")
+        return []
     settings = TraceSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
                              placement=args.placement, events=events)
     structure = standard_structure(args.devices or 3)
@@ -343,8 +345,10 @@ def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) 
         return []
     _, events = _select_events(args.events)
     if not events:
-        raise UsageError(f"--events {args.events!r}: no mapping event for {', '.join(chosen)} "
-                         f"(known: {', '.join(k.value for k in VmaEventKind)})")
+        if args.property:
+            raise UsageError(f"--events {args.events!r}: no mapping event for {', '.join(chosen)} "
+                             f"(known: {', '.join(k.value for k in VmaEventKind)})")
+        return []
     settings = VmaSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
                            max_bar_bytes=args.max_bar_size, events=events)
     structure = vma_structure(args.devices or 2)

@@ -7,7 +7,7 @@ from typing import Any
 
 from model.pgoff import region_pages_shift
 from model.units import size_name
-from model.vma import MmapChoice, VmaEvent, VmaEventKind, VmaState, VmaStructure, memory_enabled
+from model.vma import MmapChoice, VmaEvent, VmaEventKind, VmaState, VmaStructure
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,8 @@ def _step_text(st: VmaStructure, step: VmaTraceStep) -> str:
     if kind is VmaEventKind.FAULT:
         if after.pte_live[t] and not (before.pte_live[t] and before.pte_first[t] == after.pte_first[t]):
             return f"touch the vma of {_bar(st, before, t)}: the fault handler maps {_phys(step.live_after, t)}"
-        if not memory_enabled(ConcreteFlags, before, st.device_of(t)):
+        d = st.device_of(t)
+        if not (before.mem_on[d] and before.d0[d]):
             return f"touch the vma of {_bar(st, before, t)}: SIGBUS, memory is disabled"
         return f"touch the vma of {_bar(st, before, t)}: already mapped"
     return f"{_DEVICE_TEXT[kind]} {st.devices[t].name}" + _revoked_text(st, step)
@@ -99,14 +100,6 @@ _DEVICE_TEXT = {
     VmaEventKind.D3: "put into D3hot",
     VmaEventKind.D0: "return to D0",
 }
-
-
-class ConcreteFlags:
-    """Just enough of Ops for memory_enabled() on decoded booleans."""
-
-    @staticmethod
-    def all_of(*flags: bool) -> bool:
-        return all(flags)
 
 
 def _revoked_text(st: VmaStructure, step: VmaTraceStep) -> str:
