@@ -196,3 +196,13 @@ def test_list_names_the_new_properties_and_policies():
 def test_vma_events_cover_every_kind():
     assert {e.kind for e in all_vma_events(SMALL)} == set(VmaEventKind)
     assert VmaEvent(VmaEventKind.HOT_RESET, 0) in all_vma_events(SMALL)
+
+
+def test_policies_checked_on_mappings_only_run_linux_4_8s_probe():
+    from model.policies import BUILTIN, SAME_PROBE_AS_4_8
+    from model.policies.linux import Linux48
+    for name in SAME_PROBE_AS_4_8:
+        cls = type(BUILTIN[name])
+        assert issubclass(cls, Linux48)
+        for rule in ("probe", "mmap_window", "query", "reprobe", "may_reserve", "dummy_range", "request_dummy"):
+            assert getattr(cls, rule) is getattr(Linux48, rule), (name, rule)
