@@ -24,7 +24,7 @@ from model.ops_z3 import SymbolicOps
 from model.pgoff import page_shift_of
 from model.policies import Policy
 from model.vma import (CONSTANT_FIELDS, DEVICE_FIELDS, WORD_FIELDS, MmapChoice, VmaEvent, VmaEventKind, VmaState,
-                       VmaStructure, all_vma_events, pte_pfn, vma_transition)
+                       VmaStructure, all_vma_events, idle_vma_state, pte_pfn, vma_transition)
 from properties.revoke import (Clauses, VmaProperty, boot_clauses, constant_clauses, invariant_clauses)
 
 DEFAULT_DEPTH = 6
@@ -200,7 +200,6 @@ def _assumption_names(run: _Run) -> list[str]:
 
 
 def _probe_state(run: _Run) -> VmaState:
-    from model.vma import idle_vma_state
     return idle_vma_state(run.st, run.page_bytes, [(0, 0, 16, False)] * len(run.st.bar_device))
 
 
@@ -219,7 +218,7 @@ _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
 
 
 def _induction(run: _Run) -> str | None:
-    key = (type(run.policy), run.prop.id, run.st, run.page_bytes, run.settings)
+    key = (run.policy.name, run.prop.id, run.st, run.page_bytes, run.settings)
     if key not in _INDUCTIVE:
         _INDUCTIVE[key] = _inductive(run)
     failure, run.work = _INDUCTIVE[key]
