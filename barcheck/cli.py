@@ -289,7 +289,7 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
         if not ids or ROUND_TRIP_ID in ids:
             results += _prove_round_trip(args, pages)
     if args.mode in ("all", "trace"):
-        traceable = [p for p in policies if is_plain(p)]
+        traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
         if args.mode == "trace" and args.policy:
             for policy in policies:
                 require_plain(policy, "--mode trace")

@@ -84,6 +84,8 @@ class Policy:
     """When PTEs appear: remap_pfn_range() in mmap, or the fault handler."""
     revokes_by: ClassVar[str] = REVOKE_NONE
     """How memory-disable, reset and D3 take mappings away."""
+    placed_by_pci_core: ClassVar[bool] = True
+    """The device's BARs are assigned, hot-added and rescanned by the PCI core (false for platform devices)."""
     has_command_register: ClassVar[bool] = True
     """PCI config space (COMMAND memory bit, PM capability, bus resets); false for platform devices."""
     revocation_ref: ClassVar[str] = ""

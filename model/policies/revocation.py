@@ -98,6 +98,7 @@ class VfioPlatform(Linux47):
     kernel_ref = ("drivers/vfio/platform/vfio_platform_common.c vfio_platform_regions_init(), "
                   "vfio_platform_mmap_mmio() (gregkh/linux@f21636f24b67)")
     has_command_register = False
+    placed_by_pci_core = False
     revocation_ref = kernel_ref
 
     def probe(self, ops: Ops, req: ProbeRequest) -> ProbeOutcome:
