@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
+from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, same_term, z3_version
 from barcheck.smt.unroll import SAT, UNKNOWN, UNSAT, TraceSolver, decode_state, decode_value
 from barcheck.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.events import KERNEL_EVENTS, Event, EventKind, all_events
@@ -296,7 +296,7 @@ def _first_failure(ts: TraceSolver, literals: list, clauses: Clauses, what: str,
                    known: dict | None = None) -> str:
     """Check the clauses one at a time; a clause whose term is one already assumed is skipped."""
     for name, flag in clauses:
-        if known is not None and _same_term(known.get(name), flag):
+        if known is not None and same_term(known.get(name), flag):
             continue
         status, reason = ts.check_with(ts.ops.negate(flag), *literals)
         if status == UNKNOWN:
@@ -304,14 +304,6 @@ def _first_failure(ts: TraceSolver, literals: list, clauses: Clauses, what: str,
         if status == SAT:
             return f"{what} fails for invariant clause {name}"
     return ""
-
-
-def _same_term(a, b) -> bool:
-    if a is None:
-        return False
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return a.eq(b)
 
 
 def _bmc_verdict(run: _Run, started: float, induction_failure: str) -> Result:

@@ -50,3 +50,12 @@ def pull_toward(solver: z3.Solver, variable: z3.BitVecRef, target: int, model: z
             model = solver.model()
         solver.add(term == ((value(model) >> bit) & 1))
     return model
+
+
+def same_term(a, b) -> bool:
+    """`b` is the very term `a` (hash-consed by z3), so a clause already assumed needs no new query."""
+    if a is None:
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a.eq(b)

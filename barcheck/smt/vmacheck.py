@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward, work_done, z3_version
+from barcheck.smt.solver import (DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward, same_term, work_done,
+                                  z3_version)
 from barcheck.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from barcheck.vma_render import VmaCounterexample, VmaTraceStep
 from model.ops import ConcreteOps, Ops
@@ -254,7 +255,7 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
             break
         enabled = ts.literal(step.enabled)
         changed = [(name, flag) for name, flag in _invariant(run, ops, step.after)
-                   if not _same_term(assumed.get(name), flag)]
+                   if not same_term(assumed.get(name), flag)]
         failure = _first_failure(ts, [holds, enabled], changed, f"step {event.kind.value}({event.target})")
     return failure or None, work_done(ts.solver)
 
@@ -273,13 +274,6 @@ def _safety(run: _Run) -> tuple[str | None, int]:
             if failure:
                 break
     return failure or None, work_done(ts.solver)
-
-
-def _same_term(a, b) -> bool:
-    """The clause after the step is the very term assumed before it: nothing to check."""
-    if a is None or isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return a.eq(b)
 
 
 def _first_failure(ts: _Solver, literals: list, clauses: Clauses, what: str) -> str:
