@@ -11,14 +11,26 @@ from model.policies.alignment import MODIFIERS, ModifierError, PciCore, parse_mo
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
 from model.policies.composed import Configured
 from model.policies.linux import Linux47, Linux48, V3PerBar
+from model.policies.msix import Linux416, MsixRemap2016
 from model.policies.revocation import Linux58, Linux610, Rfc2021, VfioPlatform
+from model.vmm import VMMS
 
 BUILTIN: dict[str, Policy] = {policy.name: policy for policy in (
-    Linux47(), Linux48(), V3PerBar(), Linux58(), Linux610(), Rfc2021(), VfioPlatform())}
+    Linux47(), Linux48(), V3PerBar(), Linux416(), Linux58(), Linux610(), Rfc2021(), MsixRemap2016(),
+    VfioPlatform())}
 
-SAME_PROBE_AS_4_8 = ("linux-5.8", "linux-6.10", "rfc-2021")
-"""Policies that differ from linux-4.8 only in how mappings are populated and revoked: the
-default run checks them on the mapping properties only (`--policy` checks them on any)."""
+SAME_PROBE_AS_4_8 = ("linux-4.16", "linux-5.8", "linux-6.10", "rfc-2021", "msix-remap-2016")
+"""Policies that differ from linux-4.8 only in the MSI-X rule or in how mappings are populated and
+revoked: the default run checks them on those properties only (`--policy` checks them on any)."""
+
+SAME_MAPPING_AS_4_8 = ("linux-4.16", "msix-remap-2016")
+"""Policies whose mappings behave as linux-4.8's: the default run leaves them out of the mapping checks."""
+
+VMM_HOST_POLICY = "linux-6.10"
+"""The host kernel of a VMM named on its own (`qemu-subpage`): the newest kernel version."""
+
+GUEST_CATALOGUE = ("qemu-subpage", "vmm-no-priority")
+"""The policies `barcheck prove` checks on the guest properties when none is named."""
 
 CATALOGUE_COMPOSITIONS = (
     "linux-4.8+resource_alignment",
@@ -33,24 +45,42 @@ class UnknownPolicy(KeyError):
     def __str__(self) -> str:
         if isinstance(self.args[0], ModifierError):
             return str(self.args[0])
-        known = ", ".join(sorted(BUILTIN))
-        modifiers = ", ".join(f"+{m}" for m in MODIFIERS)
+        known = ", ".join(sorted(BUILTIN) + sorted(VMMS))
+        modifiers = ", ".join([f"+{m}" for m in MODIFIERS] + [f"+{v}" for v in VMMS])
         return f"unknown policy {self.args[0]!r} (known: {known}; modifiers: {modifiers})"
 
 
 def get_policy(name: str) -> Policy:
+    """A built-in policy, a VMM on the newest kernel, or either with modifiers (PCI-core ones, then a VMM)."""
     base_name, *parts = name.split("+")
+    if base_name in VMMS:
+        return _with_vmm(BUILTIN[VMM_HOST_POLICY], VMMS[base_name], base_name, parts)
     try:
         base = BUILTIN[base_name]
     except KeyError:
         raise UnknownPolicy(base_name if parts else name) from None
     if not parts:
         return base
+    vmms = [part for part in parts if part in VMMS]
+    if len(vmms) > 1:
+        raise UnknownPolicy(ModifierError(f"{base_name}: give one VMM, not {' and '.join('+' + v for v in vmms)}"))
+    core_parts = [part for part in parts if part not in VMMS]
     try:
-        core, spellings = parse_modifiers(base_name, parts)
+        core, spellings = parse_modifiers(base_name, core_parts, tuple(VMMS))
     except ModifierError as err:
         raise UnknownPolicy(err) from None
-    return Configured(base, core, spellings)
+    vmm = VMMS[vmms[0]] if vmms else None
+    return Configured(base, core, spellings + tuple(f"+{v}" for v in vmms), vmm)
+
+
+def _with_vmm(host: Policy, vmm, vmm_name: str, parts: list[str]) -> Policy:
+    if any(part in VMMS for part in parts):
+        raise UnknownPolicy(ModifierError(f"{vmm_name}: a VMM takes no second VMM"))
+    try:
+        core, spellings = parse_modifiers(vmm_name, parts, tuple(VMMS))
+    except ModifierError as err:
+        raise UnknownPolicy(err) from None
+    return Configured(host, core, spellings, vmm, name=vmm_name + "".join(spellings))
 
 
 def catalogue() -> list[Policy]:
@@ -61,8 +91,18 @@ def catalogue() -> list[Policy]:
 
 def mapping_catalogue() -> list[Policy]:
     """Every policy `barcheck prove` checks on the vm_pgoff and revocation properties when none is named."""
-    return list(BUILTIN.values())
+    return [policy for name, policy in BUILTIN.items() if name not in SAME_MAPPING_AS_4_8]
 
 
-__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "SAME_PROBE_AS_4_8", "mapping_catalogue", "Configured", "PciCore", "Policy", "ProbeOutcome",
+def msix_catalogue() -> list[Policy]:
+    """Every policy `barcheck prove` checks on the MSI-X properties when none is named."""
+    return [policy for policy in BUILTIN.values() if policy.has_msix]
+
+
+def guest_catalogue() -> list[Policy]:
+    return [get_policy(name) for name in GUEST_CATALOGUE]
+
+
+__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "GUEST_CATALOGUE", "SAME_MAPPING_AS_4_8", "SAME_PROBE_AS_4_8",
+           "VMMS", "guest_catalogue", "mapping_catalogue", "msix_catalogue", "Configured", "PciCore", "Policy", "ProbeOutcome",
            "ProbeRequest", "UnknownPolicy", "catalogue", "get_policy"]

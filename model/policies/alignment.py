@@ -162,15 +162,18 @@ class ModifierError(ValueError):
     """A policy name whose modifiers cannot be understood; the message says why."""
 
 
-def parse_modifiers(base: str, parts: list[str]) -> tuple[PciCore, tuple[str, ...]]:
-    """The configuration and the canonical modifier spellings, in registry order."""
+def parse_modifiers(base: str, parts: list[str], also_known: tuple[str, ...] = ()) -> tuple[PciCore, tuple[str, ...]]:
+    """The configuration and the canonical modifier spellings, in registry order.
+
+    `also_known` names further modifiers the caller handles (the VMMs), for the error message.
+    """
     seen: dict[str, str] = {}
     core = PciCore()
     for part in parts:
         name, _, argument = part.partition("=")
         modifier = MODIFIERS.get(name)
         if modifier is None:
-            known = ", ".join(f"+{m}" for m in MODIFIERS)
+            known = ", ".join(f"+{m}" for m in (*MODIFIERS, *also_known))
             raise ModifierError(f"{base}: unknown modifier '+{name}' (known: {known})")
         if name in seen:
             raise ModifierError(f"{base}: modifier '+{name}' given twice")

@@ -8,9 +8,10 @@ derives from another policy and overrides one rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from model.ops import Flag, Ops, Word
+from model.msix import Area, MsixLayout, MsixMmap, Platform
 from model.pci import Bar
 from model.policies.alignment import PciCore
 from model.ranges import Range
@@ -90,6 +91,21 @@ class Policy:
     """PCI config space (COMMAND memory bit, PM capability, bus resets); false for platform devices."""
     revocation_ref: ClassVar[str] = ""
     """File, function and commit of the mmap, fault and zap code the revocation aspect models."""
+
+    has_msix: ClassVar[bool] = True
+    """The bus driver passes MSI-X devices through (false for platform devices)."""
+    msix_ref: ClassVar[str] = ""
+    """File, function and commit of the MSI-X mmap rule."""
+    vmm: ClassVar[Any] = None
+    """The VMM on the guest side (`model.vmm.Vmm`), or None when the policy describes the host kernel only."""
+
+    def msix_mmap_ok(self, ops: Ops, req: MsixMmap) -> Flag:
+        """The MSI-X part of the mmap check for a request on the MSI-X BAR."""
+        raise NotImplementedError
+
+    def msix_areas(self, ops: Ops, page_bytes: Word, layout: MsixLayout, platform: Platform) -> tuple[Area, ...]:
+        """The mmap areas of the MSI-X BAR userspace is told about."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<policy {self.name}>"

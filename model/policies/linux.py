@@ -15,6 +15,7 @@ Sources (file, function, commit of the copy read):
 from __future__ import annotations
 
 from model.ops import Flag, Ops, Word
+from model.msix import Area, MsixLayout, MsixMmap, Platform, sparse_areas, table_untouched
 from model.pci import Bar, is_memory, is_standard_slot
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
 from model.ranges import Range, align_down, align_up, is_aligned, span
@@ -38,6 +39,18 @@ class Linux47(Policy):
     )
     revocation_ref = ("drivers/vfio/pci/vfio_pci.c vfio_pci_mmap(): vm_pgoff = (pci_resource_start >> PAGE_SHIFT) "
                       "+ pgoff and remap_pfn_range() at mmap; nothing is zapped before v5.8 (CVE-2020-12888)")
+
+    msix_ref = ("drivers/vfio/pci/vfio_pci.c vfio_pci_mmap() (MSI-X table overlap check, v3.6-v4.15) and "
+                "msix_sparse_mmap_cap() (v4.6-v4.15), read at torvalds/linux@01be83eea08d")
+
+    def msix_mmap_ok(self, ops: Ops, req: MsixMmap) -> Flag:
+        """`if (index == vdev->msix_bar) { if (!(req_start >= msix_offset + msix_size ||
+        req_start + req_len <= msix_offset)) return -EINVAL; }`: no request may touch the table."""
+        return table_untouched(ops, req)
+
+    def msix_areas(self, ops: Ops, page_bytes: Word, layout: MsixLayout, platform: Platform) -> tuple[Area, ...]:
+        """The sparse-mmap areas around the page-rounded table."""
+        return sparse_areas(ops, page_bytes, layout)
 
     def eligible(self, ops: Ops, bar: Bar) -> Flag:
         """BAR0-5 with IORESOURCE_MEM and a non-zero size; I/O BARs and the ROM never map."""

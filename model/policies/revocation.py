@@ -1,7 +1,8 @@
 """Kernel versions and proposals that differ in how mappings are populated and revoked.
 
-Every one keeps linux-4.8's vfio_pci_probe_mmaps() rule, except
-vfio-platform, which is another bus driver with its own mmap rule.
+Every one keeps linux-4.8's vfio_pci_probe_mmaps() rule and linux-4.16's
+MSI-X rule, except vfio-platform, which is another bus driver with its own
+mmap rule and no MSI-X.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from model.pci import Bar, is_memory
 from model.policies.base import (PGOFF_REGION, POPULATE_AT_FAULT, REVOKE_MAPPING_RANGE, REVOKE_VMA_LIST,
                                  ProbeOutcome, ProbeRequest)
 from model.policies.linux import Linux47, Linux48
+from model.policies.msix import Linux416
 from model.ranges import Range, is_aligned, span
 
 
-class Linux58(Linux48):
+class Linux58(Linux416):
     """The CVE-2020-12888 fix (v5.8): fault-driven mappings on a vma_list, zapped on revocation.
 
     11c4cd07ba11 "vfio-pci: Fault mmaps to enable vma tracking": mmap stores
@@ -37,7 +39,7 @@ class Linux58(Linux48):
                       "vfio_pci_zap_and_vma_lock(): 11c4cd07ba11, abafbc551fdd (v5.8)")
 
 
-class Linux610(Linux48):
+class Linux610(Linux416):
     """aac6db75a9fc "vfio/pci: Use unmap_mapping_range()" (v6.10).
 
     vfio_pci_core_mmap() leaves vm_pgoff as the region encoding; vma_to_pfn()
@@ -57,7 +59,7 @@ class Linux610(Linux48):
                       "vfio_pci_mmap_huge_fault(), vfio_pci_zap_bars() (aac6db75a9fc; gregkh/linux@1129c0011b90)")
 
 
-class Rfc2021(Linux48):
+class Rfc2021(Linux416):
     """The February 2021 RFC "vfio: Device memory DMA mapping improvements" (seed 002).
 
     Patch "vfio/pci: Use vfio_device_unmap_mapping_range()" replaced the
@@ -99,6 +101,7 @@ class VfioPlatform(Linux47):
                   "vfio_platform_mmap_mmio() (gregkh/linux@f21636f24b67)")
     has_command_register = False
     placed_by_pci_core = False
+    has_msix = False
     revocation_ref = kernel_ref
 
     def probe(self, ops: Ops, req: ProbeRequest) -> ProbeOutcome:
