@@ -17,7 +17,10 @@ from barcheck.render import RENDERERS, summary_line
 from barcheck.scenario_check import check_scenario
 from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
+from barcheck.smt.msixmeasure import (DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES, MEASURE_ID, MEASURE_TITLE,
+                                      MeasureSettings, measure)
 from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings, check_round_trip
+from barcheck.smt.recordcheck import RecordSettings, check_record
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings, check_trace
 from barcheck.smt.vmacheck import VmaSettings, check_vma
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
@@ -25,12 +28,14 @@ from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES, ScenarioError
 from model.placement import ANY_FREE, PLACEMENTS
-from model.policies import BUILTIN, PciCore, Policy, UnknownPolicy, catalogue, get_policy, mapping_catalogue
+from model.policies import (BUILTIN, VMMS, PciCore, Policy, UnknownPolicy, catalogue, get_policy, guest_catalogue,
+                            mapping_catalogue, msix_catalogue)
 from model.policies.alignment import MODIFIERS
 from model.system import standard_structure
 from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes, parse_size
 from model.vma import VmaEventKind, vma_structure
-from properties import REGISTRY, Property, UnknownProperty, get_property
+from properties import RECORD_PROPERTIES, REGISTRY, Property, UnknownProperty, get_property
+from properties.record import RecordOptions
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
@@ -62,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
                        help="solver work budget per call (z3 resource units)")
     prove.add_argument("--mode", choices=("all", "pair", "trace"), default="pair",
-                       help="pair: single-probe checks; trace: properties over event traces; all: both")
+                       help="pair: single-probe and function checks; trace: properties over event traces; "
+                            "all: both, and the MSI-X mappable-fraction measure")
     prove.add_argument("--method", choices=("induction", "bmc"), default="induction",
                        help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
     prove.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
@@ -71,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="device slots in trace proofs (default: 3 for placement, 2 for mapping properties)")
     prove.add_argument("--max-bar-size", type=_bar_size, default=None, metavar="SIZE",
                        help="mapping properties: only BARs up to SIZE, e.g. 1T (default: every size the hardware allows)")
+    prove.add_argument("--no-unsafe-interrupts", action="store_true",
+                       help="MSI-X properties: assume allow_unsafe_interrupts=0, vfio's default (it then refuses "
+                            "platforms without interrupt remapping)")
     prove.add_argument("--placement", choices=PLACEMENTS, default=ANY_FREE,
                        help="hot-add placement: any free aligned slot (covers every allocator) or exact first fit")
     prove.add_argument("--events", default="kernel", metavar="LIST",
@@ -171,21 +180,29 @@ def property_kinds(prop_id: str) -> set[str]:
     kinds = set()
     if prop_id in REGISTRY:
         kinds.add("pair")
-    if prop_id == ROUND_TRIP_ID:
+    if prop_id == ROUND_TRIP_ID or prop_id in RECORD_PROPERTIES:
         kinds.add("function")
+    if prop_id == MEASURE_ID:
+        kinds.add("measure")
     if prop_id in TRACE_PROPERTIES or prop_id in VMA_PROPERTIES:
         kinds.add("trace")
     return kinds
 
 
-MODE_KINDS = {"pair": {"pair", "function"}, "trace": {"trace"}, "all": {"pair", "function", "trace"}}
+MODE_KINDS = {"pair": {"pair", "function", "measure"}, "trace": {"trace"},
+              "all": {"pair", "function", "trace", "measure"}}
+
+
+def all_property_ids() -> list[str]:
+    return sorted(set(REGISTRY) | set(TRACE_PROPERTIES) | set(VMA_PROPERTIES) | set(RECORD_PROPERTIES)
+                  | {ROUND_TRIP_ID, MEASURE_ID})
 
 
 def _check_property_modes(ids: list[str], mode: str) -> None:
     for i in ids:
         kinds = property_kinds(i)
         if not kinds:
-            known = ", ".join(sorted(set(REGISTRY) | set(TRACE_PROPERTIES) | set(VMA_PROPERTIES) | {ROUND_TRIP_ID}))
+            known = ", ".join(all_property_ids())
             raise UsageError(f"--property: unknown property {i!r} (known: {known})")
         if not kinds & MODE_KINDS[mode]:
             wanted = "trace or all" if "trace" in kinds else "pair or all"
@@ -262,14 +279,21 @@ def _umask() -> int:
 def _list(stdout: TextIO) -> int:
     for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
         stdout.write(f"property  {prop.id:36} pair      {prop.title}\n")
-    stdout.write(f"property  {ROUND_TRIP_ID:36} function  {ROUND_TRIP_TITLE}\n")
+    for prop_id, title in sorted([(ROUND_TRIP_ID, ROUND_TRIP_TITLE)]
+                                 + [(p.id, p.title) for p in RECORD_PROPERTIES.values()]):
+        stdout.write(f"property  {prop_id:36} function  {title}\n")
+    stdout.write(f"measure   {MEASURE_ID:36} measure   {MEASURE_TITLE}\n")
     for prop in sorted(list(TRACE_PROPERTIES.values()) + list(VMA_PROPERTIES.values()), key=lambda p: p.id):
         stdout.write(f"property  {prop.id:36} trace     {prop.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
         stdout.write(f"policy    {policy.name:36}           {policy.title}\n")
+    for vmm in VMMS.values():
+        stdout.write(f"policy    {vmm.name:36}           {vmm.title} (host: linux-6.10)\n")
     for modifier in MODIFIERS.values():
         value = "=SIZE" if modifier.takes_size else ""
         stdout.write(f"modifier  {'+' + modifier.name + value:36}           {modifier.title}\n")
+    for vmm in VMMS.values():
+        stdout.write(f"modifier  {'+' + vmm.name:36}           guest side: {vmm.title}\n")
     return EXIT_PROVED
 
 
@@ -284,10 +308,16 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     settings = Settings(seed=args.seed, rlimit=args.rlimit)
     results = []
     ids = list(dict.fromkeys(args.property))
+    measures = []
     if args.mode in ("all", "pair"):
-        results += [check(prop, policy, page, settings) for prop in props for policy in policies for page in pages]
+        for prop in props:
+            chosen = _guest_policies(args, prop.id) if prop.needs_vmm else policies
+            results += [check(prop, policy, page, settings) for policy in chosen for page in pages]
         if not ids or ROUND_TRIP_ID in ids:
             results += _prove_round_trip(args, pages)
+        results += _prove_records(args, ids, pages)
+        if MEASURE_ID in ids or (not ids and args.mode == "all"):
+            measures = _measure(args, pages)
     if args.mode in ("all", "trace"):
         traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
         if args.mode == "trace" and args.policy:
@@ -297,19 +327,65 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
         results += _prove_mappings(args, ids, pages)
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
-            "policies": sorted({p.name for p in policies} | {r.policy for r in results}),
+            "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
+                               or {p.name for p in policies}),
             "properties": sorted(set(p.id for p in props) | {r.property for r in results}),
             "page_sizes": pages}
     if args.mode != "pair" and any(not is_plain(p) for p in policies):
         meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
     render, extension = RENDERERS[args.format]
-    text = render(results, meta)
+    text = render(results, meta, measures)
     if args.out:
         path = write_atomically(Path(args.out), f"report.{extension}", text)
         stdout.write(f"wrote {path}: {summary_line(results)}\n")
     else:
         stdout.write(text)
     return exit_code_for(results)
+
+
+def _guest_policies(args: argparse.Namespace, prop_id: str) -> list[Policy]:
+    """Named policies with a VMM, or the guest catalogue; naming the property for host-only policies is an error."""
+    if not args.policy:
+        return guest_catalogue() if prop_id != "guest.no-foreign-host-page" else [
+            get_policy(name) for name in GUEST_PAIR_DEFAULT]
+    chosen = [p for p in _select_policies(args.policy) if p.vmm is not None]
+    if not chosen and prop_id in args.property:
+        raise UsageError(f"--property {prop_id}: it is about the guest side, and no named policy has a VMM "
+                         f"(compose one, e.g. {args.policy[0].split('+')[0]}+qemu-subpage, or name qemu-subpage)")
+    return chosen
+
+
+GUEST_PAIR_DEFAULT = ("qemu-subpage", "linux-4.8+enhanced_allocation+qemu-subpage")
+"""guest.no-foreign-host-page by default: QEMU on the newest kernel, and on a platform with fixed BARs (B14)."""
+
+
+def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Result]:
+    chosen = [i for i in (ids if args.property else sorted(RECORD_PROPERTIES)) if i in RECORD_PROPERTIES]
+    settings = RecordSettings(seed=args.seed, rlimit=args.rlimit,
+                              options=RecordOptions(no_unsafe_interrupts=args.no_unsafe_interrupts,
+                                                    max_bar_bytes=args.max_bar_size))
+    results = []
+    for prop_id in chosen:
+        prop = RECORD_PROPERTIES[prop_id]
+        if prop_id.startswith("guest."):
+            policies = _guest_policies(args, prop_id)
+        elif args.policy:
+            policies = _select_policies(args.policy)
+            if prop_id not in args.property:
+                policies = [p for p in policies if not prop.applies(p)]
+        else:
+            policies = msix_catalogue()
+        results += [check_record(prop, policy, page, settings) for policy in policies for page in pages]
+    return results
+
+
+def _measure(args: argparse.Namespace, pages: list[int]) -> list:
+    named = _select_policies(args.policy) if args.policy else [get_policy(n) for n in MEASURE_DEFAULT_POLICIES]
+    policies = [p for p in named if p.has_msix]
+    if not policies:
+        raise UsageError(f"--property {MEASURE_ID}: no named policy passes MSI-X devices through")
+    settings = MeasureSettings(seed=args.seed, rlimit=args.rlimit)
+    return [row for policy in policies for page in pages for row in measure(policy, page, settings)]
 
 
 def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Result]:

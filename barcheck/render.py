@@ -13,7 +13,9 @@ from model.scenario import Origin, Relation
 from model.units import size_name
 from barcheck.trace_render import trace_doc, trace_lines
 from properties import ASSUMPTION_TEXT, REGISTRY
+from barcheck.measure_render import measure_doc, measure_markdown, measure_text, sort_measures
 from barcheck.smt.pgoffcheck import ROUND_TRIP_STATEMENT
+from properties.record import RECORD_PROPERTIES
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
@@ -42,7 +44,7 @@ def _trace_doc(result: Result) -> dict[str, Any]:
 
 def _statement(prop_id: str, kind: str) -> str:
     if kind == "function":
-        return ROUND_TRIP_STATEMENT
+        return RECORD_PROPERTIES[prop_id].statement if prop_id in RECORD_PROPERTIES else ROUND_TRIP_STATEMENT
     if kind == "trace":
         return (VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]).statement
     return REGISTRY[prop_id].statement
@@ -119,7 +121,7 @@ def result_doc(result: Result) -> dict[str, Any]:
     return doc
 
 
-def render_json(results: list[Result], meta: dict[str, Any]) -> str:
+def render_json(results: list[Result], meta: dict[str, Any], measures=()) -> str:
     ordered = sort_results(results)
     used = sorted({name for r in ordered for name in r.assumptions})
     meta = {**meta, "assumption_text": {name: ASSUMPTION_TEXT[name] for name in used}}
@@ -127,6 +129,8 @@ def render_json(results: list[Result], meta: dict[str, Any]) -> str:
     found = sweeps(ordered, kind_of)
     if found:
         doc["sweeps"] = [sweep_doc(s) for s in found]
+    if measures:
+        doc["measures"] = [measure_doc(m) for m in sort_measures(measures)]
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -172,7 +176,7 @@ def _label(r: Result) -> str:
     return f"{r.property} [{kind_of(r)}] · {r.policy} · {size_name(r.page_size)}"
 
 
-def render_text(results: list[Result], meta: dict[str, Any]) -> str:
+def render_text(results: list[Result], meta: dict[str, Any], measures=()) -> str:
     ordered = sort_results(results)
     width = max([14] + [len(r.policy) for r in ordered])
     lines = [_header(meta), "",
@@ -184,6 +188,7 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
     if found:
         lines += ["", "page-size sweep (smallest page size at which the verdict flips):"]
         lines += [f"  {s.property} [{s.kind}] · {s.policy}: {sweep_sentence(s)}" for s in found]
+    lines += measure_text(list(measures))
     for r in ordered:
         if r.trace is not None:
             lines += ["", f"COUNTEREXAMPLE {_label(r)} ({'trace ' if kind_of(r) == 'trace' else ''}replayed concretely)"]
@@ -203,7 +208,7 @@ def render_text(results: list[Result], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(results: list[Result], meta: dict[str, Any]) -> str:
+def render_markdown(results: list[Result], meta: dict[str, Any], measures=()) -> str:
     ordered = sort_results(results)
     lines = ["# barcheck report", "", _header(meta), "",
              "| property | kind | policy | page | verdict | seconds |", "|---|---|---|---|---|---:|"]
@@ -220,6 +225,7 @@ def render_markdown(results: list[Result], meta: dict[str, Any]) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| `{s.property}` | {s.kind} | `{s.policy}` | "
                   f"{size_name(s.flips_at) if s.flips_at else 'never'} | {sweep_sentence(s)} |" for s in found]
+    lines += measure_markdown(list(measures))
     cexes = [r for r in ordered if r.counterexample is not None or r.trace is not None]
     if cexes:
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]

@@ -14,3 +14,13 @@ ASSUMPTION_TEXT.update(_TRACE_TEXT)
 from properties.revoke import VMA_ASSUMPTION_TEXT as _VMA_TEXT  # noqa: E402
 
 ASSUMPTION_TEXT.update(_VMA_TEXT)
+
+from properties import msix as _msix  # noqa: E402,F401
+from properties import guest as _guest  # noqa: E402,F401
+from properties.msix import MSIX_ASSUMPTION_TEXT as _MSIX_TEXT  # noqa: E402
+from properties.guest import GUEST_ASSUMPTION_TEXT as _GUEST_TEXT  # noqa: E402
+from properties.record import RECORD_PROPERTIES  # noqa: E402
+
+ASSUMPTION_TEXT.update(_MSIX_TEXT)
+ASSUMPTION_TEXT.update(_GUEST_TEXT)
+__all__.append("RECORD_PROPERTIES")

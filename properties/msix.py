@@ -122,7 +122,10 @@ def _protected_describe(rec: Mapping[str, Any], facts: Mapping[str, Any], policy
     return [
         f"Under {policy_name}, vfio_pci_mmap() accepts an mmap of region offsets [{rec['req_start']:#x}-{req_last:#x}] "
         f"of the MSI-X BAR, which covers the MSI-X table, on a platform that does not isolate MSIs: userspace can "
-        f"write message addresses and data the IOMMU will not check.",
+        f"write message addresses and data the IOMMU will not check."
+        + (" vfio attached the group only because allow_unsafe_interrupts=1: with the default 0, "
+           "vfio_iommu_type1_attach_group() and iommufd_device_bind() refuse a platform without MSI isolation "
+           "(-EPERM)." if rec["allow_unsafe_interrupts"] and not rec["msi_isolated"] else ""),
         _bar_line(rec, page_bytes),
         _platform_line(rec),
         f"mmap request: offsets [{rec['req_start']:#x}-{req_last:#x}] accepted={facts['accepted']}",

@@ -38,6 +38,8 @@ class Property:
     """What a proof quantifies over, and why that covers the general case."""
     evaluate: Evaluate
     explain: Explain
+    needs_vmm: bool = False
+    """The property is about the guest side: only policies with a VMM (`+qemu-subpage`) are checked on it."""
 
 
 REGISTRY: dict[str, Property] = {}

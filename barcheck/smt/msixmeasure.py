@@ -1,0 +1,167 @@
+"""`msix.mappable-fraction`: how many bytes of an MSI-X BAR userspace can mmap, per page size.
+
+A measure, not a verdict.  For each policy, page size and BAR size it finds
+the least and the greatest number of mappable bytes over every legal table
+placement (exact: a binary search of satisfiable bounds), with a placement
+that attains each.  The mmap areas the measure counts are certified against
+the mmap check itself: a byte is in an advertised area exactly when the
+one-page mmap at its page is accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward
+from model.msix import MsixMmap, in_area
+from model.ops_z3 import SymbolicOps
+from model.policies import Policy
+from model.ranges import align_down
+from model.units import KIB, MIB
+from properties.msix import (layout_assumptions, layout_of, mappable_bytes, platform_of, probe_mmappable,
+                             request_accepted)
+from properties.record import RecordOptions
+
+MEASURE_ID = "msix.mappable-fraction"
+MEASURE_TITLE = "Bytes of an MSI-X BAR userspace can mmap, per page size (a measure, not a verdict)"
+MEASURE_STATEMENT = (
+    "For an MSI-X BAR of each size, page-aligned with its page free so the probe maps it, the bytes inside the mmap "
+    "areas vfio-pci advertises (the sparse areas around the page-rounded table before v4.16, the whole BAR with "
+    "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE from v4.16): the least and the greatest over every legal table placement.")
+DEFAULT_BAR_SIZES = (4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB)
+DEFAULT_POLICIES = ("linux-4.7", "linux-4.8", "linux-4.16", "msix-remap-2016")
+ANCHOR = 0xFE000000
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    table_offset: int
+    table_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    policy: str
+    page_size: int
+    bar_size: int
+    platform: str
+    """"any", "remap" (MSI isolation) or "no-remap": rows split only where the platform matters."""
+    min_bytes: int
+    max_bytes: int
+    min_at: Placement
+    max_at: Placement
+    certified: str
+    """"proved" when the areas match the mmap check for every layout; otherwise the reason they could not be."""
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureSettings:
+    seed: int = DEFAULT_SEED
+    rlimit: int = DEFAULT_RLIMIT
+    bar_sizes: tuple[int, ...] = DEFAULT_BAR_SIZES
+
+
+class _Cell:
+    """One BAR size at one page size: table placement symbolic, the rest fixed."""
+
+    def __init__(self, policy: Policy, page_bytes: int, bar_bytes: int, isolated: bool | None,
+                 settings: MeasureSettings) -> None:
+        self.ctx = z3.Context()
+        ops = self.ops = SymbolicOps(64, self.ctx)
+        self.solver = make_solver(settings.seed, settings.rlimit, self.ctx)
+        self.offset = z3.BitVec("table_offset", 64, self.ctx)
+        self.entries = z3.BitVec("table_entries", 64, self.ctx)
+        start = -(-ANCHOR // max(bar_bytes, page_bytes)) * max(bar_bytes, page_bytes)
+
+        def record(iso) -> dict[str, Any]:
+            return {"bar_start": ops.const(start), "bar_size": ops.const(bar_bytes), "table_offset": self.offset,
+                    "table_entries": self.entries, "msi_isolated": iso, "allow_unsafe_interrupts": ops.true()}
+
+        rec = record(ops.true() if isolated else ops.false())
+        self.solver.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
+        self.value = mappable_bytes(ops, policy, page_bytes, rec)
+        self.split = None
+        if isolated is None:
+            self.split = z3.Not(mappable_bytes(ops, policy, page_bytes, record(ops.true())) ==
+                                mappable_bytes(ops, policy, page_bytes, record(ops.false())))
+
+    def placement(self) -> Placement:
+        model = self.solver.model()
+        return Placement(model.eval(self.offset, model_completion=True).as_long(),
+                         model.eval(self.entries, model_completion=True).as_long())
+
+    def extreme(self, upper_bytes: int, largest: bool) -> tuple[int, Placement]:
+        low, high = 0, upper_bytes
+        if self.solver.check() != z3.sat:
+            raise RuntimeError("no legal table placement")
+        while low < high:
+            middle = (low + high + 1) // 2 if largest else (low + high) // 2
+            bound = z3.UGE(self.value, middle) if largest else z3.ULE(self.value, middle)
+            status = self.solver.check(bound)
+            if status == z3.unknown:
+                raise RuntimeError(self.solver.reason_unknown())
+            if largest:
+                low, high = (middle, high) if status == z3.sat else (low, middle - 1)
+            else:
+                low, high = (low, middle) if status == z3.sat else (middle + 1, high)
+        return low, self.canonical_placement(low)
+
+    def canonical_placement(self, value_bytes: int) -> Placement:
+        """The placement attaining the value with the smallest table offset, then the fewest entries."""
+        solver = self.solver
+        solver.push()
+        try:
+            solver.add(self.value == value_bytes)
+            if solver.check() != z3.sat:
+                raise RuntimeError("the extreme vanished")
+            model = pull_toward(solver, self.offset, 0, solver.model())
+            pull_toward(solver, self.entries, 1, model)
+            solver.check()
+            return self.placement()
+        finally:
+            solver.pop()
+
+
+def measure(policy: Policy, page_bytes: int, settings: MeasureSettings = MeasureSettings()) -> list[Measure]:
+    certified = certify(policy, page_bytes, settings)
+    rows = []
+    for bar_bytes in settings.bar_sizes:
+        started = time.perf_counter()
+        probe = _Cell(policy, page_bytes, bar_bytes, None, settings)
+        splits = probe.solver.check(probe.split) == z3.sat
+        for isolated in ((False, True) if splits else (None,)):
+            cell = _Cell(policy, page_bytes, bar_bytes, bool(isolated), settings)
+            low, low_at = cell.extreme(bar_bytes, largest=False)
+            high, high_at = cell.extreme(bar_bytes, largest=True)
+            platform = "any" if isolated is None else ("remap" if isolated else "no-remap")
+            rows.append(Measure(policy.name, page_bytes, bar_bytes, platform, low, high, low_at, high_at, certified,
+                                round(time.perf_counter() - started, 6)))
+    return rows
+
+
+def certify(policy: Policy, page_bytes: int, settings: MeasureSettings) -> str:
+    """A byte of an mmappable MSI-X BAR is in an advertised area iff the one-page mmap at its page is accepted."""
+    ctx = z3.Context()
+    ops = SymbolicOps(64, ctx)
+    solver = make_solver(settings.seed, settings.rlimit, ctx)
+    rec = {name: z3.BitVec(name, 64, ctx) for name in ("bar_start", "bar_size", "table_offset", "table_entries")}
+    rec.update({name: z3.Bool(name, ctx) for name in ("msi_isolated", "allow_unsafe_interrupts")})
+    offset = z3.BitVec("offset", 64, ctx)
+    page = ops.const(page_bytes)
+    solver.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
+    solver.add(probe_mmappable(ops, rec, policy, page_bytes), z3.ULT(offset, rec["bar_size"]))
+    layout, platform = layout_of(rec), platform_of(rec)
+    areas = policy.msix_areas(ops, page, layout, platform)
+    advertised = ops.any_of(*(in_area(ops, area, offset) for area in areas))
+    accepted = request_accepted(ops, policy, MsixMmap(page, layout, platform, align_down(ops, offset, page), page))
+    status = solver.check(z3.Not(advertised == accepted))
+    if status == z3.unsat:
+        return "proved"
+    if status == z3.unknown:
+        return f"unknown ({solver.reason_unknown()})"
+    return "refuted: the advertised areas and the mmap check disagree on some byte"
