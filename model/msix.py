@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model.ops import Flag, Ops, Word
-from model.ranges import Range, align_down, align_up, span
+from model.ranges import Range, align_down, align_up, fits, span
 
 MSIX_ENTRY_BYTES = 16
 MSIX_MAX_ENTRIES = 2048
@@ -47,8 +47,12 @@ class MsixLayout:
         return ops.add(self.table_offset_bytes, self.table_bytes(ops))
 
     def table_isolation_range(self, ops: Ops) -> Range:
-        """The naturally aligned 4 KiB ranges the table touches (nothing else usable lives there)."""
-        four_k = ops.const(PCIE_MSIX_ISOLATION_BYTES)
+        """The naturally aligned 4 KiB ranges the table touches (nothing else usable lives there).
+
+        Below 13-bit words (the reduced-width cross-checks) the granule is the top bit's value.
+        """
+        granule = PCIE_MSIX_ISOLATION_BYTES if fits(ops, 2 * PCIE_MSIX_ISOLATION_BYTES) else 1 << (ops.width - 1)
+        four_k = ops.const(granule)
         first = align_down(ops, self.table_offset_bytes, four_k)
         return Range(first, ops.sub(align_up(ops, self.table_end(ops), four_k), ops.const(1)))
 

@@ -62,19 +62,25 @@ def barcheck_command() -> str:
 
 
 def test_list_prints_every_property_and_policy_one_per_line():
+    from model.policies import VMMS
+    from properties import RECORD_PROPERTIES
     code, out, err = run_cli("list")
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert len(lines) == len(REGISTRY) + 1 + len(TRACE_PROPERTIES) + len(VMA_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
+    assert len(lines) == (len(REGISTRY) + 1 + len(RECORD_PROPERTIES) + 1 + len(TRACE_PROPERTIES) + len(VMA_PROPERTIES)
+                          + len(BUILTIN) + 2 * len(VMMS) + len(MODIFIERS))
     listed = [line.split()[:3] for line in lines]
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "pair") == sorted(REGISTRY)
     assert sorted(name for kind, name, form in listed if kind == "property" and form == "trace") == \
         sorted(set(TRACE_PROPERTIES) | set(VMA_PROPERTIES))
-    assert [name for kind, name, form in listed if kind == "property" and form == "function"] == ["pgoff.round-trip"]
-    assert sorted(name for kind, name, _ in listed if kind == "policy") == sorted(BUILTIN)
-    assert sorted(name.partition("=")[0][1:] for kind, name, _ in listed if kind == "modifier") == sorted(MODIFIERS)
-    assert {kind for kind, _, _ in listed} == {"property", "policy", "modifier"}
+    assert [name for kind, name, form in listed if kind == "property" and form == "function"] == \
+        sorted(["pgoff.round-trip", *RECORD_PROPERTIES])
+    assert [name for kind, name, _ in listed if kind == "measure"] == ["msix.mappable-fraction"]
+    assert sorted(name for kind, name, _ in listed if kind == "policy") == sorted([*BUILTIN, *VMMS])
+    assert sorted(name.partition("=")[0][1:] for kind, name, _ in listed if kind == "modifier") == \
+        sorted([*MODIFIERS, *VMMS])
+    assert {kind for kind, _, _ in listed} == {"property", "policy", "modifier", "measure"}
 
 
 # ----------------------------------------------------------------------------- usage errors
@@ -361,8 +367,9 @@ def test_version_goes_through_main_return_value_and_stdout_argument():
 def test_console_command_list():
     proc = subprocess.run([barcheck_command(), "list"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == len(REGISTRY) + 1 + len(TRACE_PROPERTIES) + len(VMA_PROPERTIES) + len(BUILTIN) + len(MODIFIERS)
-    for name in [*REGISTRY, *TRACE_PROPERTIES, *BUILTIN]:
+    code, out, _ = run_cli("list")
+    assert proc.stdout == out
+    for name in [*REGISTRY, *TRACE_PROPERTIES, *BUILTIN, "qemu-subpage", "msix.table-protected"]:
         assert name in proc.stdout
 
 

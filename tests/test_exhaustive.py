@@ -77,15 +77,19 @@ def brute_force(prop_id: str, policy_name: str, page_bytes: int, shape: Shape = 
 
 PROBES = sorted(name for name in BUILTIN if name not in SAME_PROBE_AS_4_8)
 """Policies that differ from linux-4.8 only in the mapping aspect run linux-4.8's probe code itself."""
-CASES = [(prop, policy, page) for prop in sorted(REGISTRY) for policy in PROBES for page in (16, 64, 128)]
-CASES += [(prop, policy.name, 64) for prop in sorted(REGISTRY) for policy in BROKEN]
+HOST_PROPERTIES = sorted(p for p in REGISTRY if not REGISTRY[p].needs_vmm)
+GUEST_PROPERTIES = sorted(p for p in REGISTRY if REGISTRY[p].needs_vmm)
+CASES = [(prop, policy, page) for prop in HOST_PROPERTIES for policy in PROBES for page in (16, 64, 128)]
+CASES += [(prop, policy.name, 64) for prop in HOST_PROPERTIES for policy in BROKEN]
+CASES += [(prop, "linux-4.8+qemu-subpage", page) for prop in GUEST_PROPERTIES for page in (16, 128)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prop_id,policy_name,page_bytes", CASES)
 def test_solver_agrees_with_brute_force(prop_id: str, policy_name: str, page_bytes: int) -> None:
     expected, canonical, violations = brute_force(prop_id, policy_name, page_bytes)
-    result = check(REGISTRY[prop_id], POLICIES[policy_name], page_bytes, SETTINGS)
+    policy = POLICIES[policy_name] if policy_name in POLICIES else get_policy(policy_name)
+    result = check(REGISTRY[prop_id], policy, page_bytes, SETTINGS)
     assert result.verdict is expected
     if expected is Verdict.COUNTEREXAMPLE:
         assert result.counterexample.scenario in violations
@@ -93,7 +97,9 @@ def test_solver_agrees_with_brute_force(prop_id: str, policy_name: str, page_byt
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prop_id,policy_name", [(p, q) for p in sorted(REGISTRY) if p != "probe.idempotent" for q in CONFIGURED])
+@pytest.mark.parametrize("prop_id,policy_name", [(p, q) for p in HOST_PROPERTIES if p != "probe.idempotent"
+                                                  for q in CONFIGURED]
+                         + [(p, "linux-4.8+enhanced_allocation+qemu-subpage") for p in GUEST_PROPERTIES])
 def test_solver_agrees_with_brute_force_under_configurations(prop_id: str, policy_name: str) -> None:
     shape = configured_shape(prop_id)
     expected, canonical, violations = brute_force(prop_id, policy_name, 64, shape)

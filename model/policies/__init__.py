@@ -62,7 +62,7 @@ def get_policy(name: str) -> Policy:
     if not parts:
         return base
     vmms = [part for part in parts if part in VMMS]
-    if len(vmms) > 1:
+    if vmms[1:]:
         raise UnknownPolicy(ModifierError(f"{base_name}: give one VMM, not {' and '.join('+' + v for v in vmms)}"))
     core_parts = [part for part in parts if part not in VMMS]
     try:
