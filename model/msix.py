@@ -1,16 +1,27 @@
 """The MSI-X table inside its BAR, the platform's MSI isolation, and vfio's admission rule.
 
 Offsets are in-region: byte 0 is the BAR's first byte, as in the file
-offsets vfio-pci decodes.  Sources:
-- vfio_pci_enable() (drivers/vfio/pci/vfio_pci.c, torvalds/linux @01be83eea08d):
-  `msix_bar = table & PCI_MSIX_TABLE_BIR; msix_offset = table & PCI_MSIX_TABLE_OFFSET;
-  msix_size = ((flags & PCI_MSIX_FLAGS_QSIZE) + 1) * 16`.
-- PCI_MSIX_TABLE_OFFSET is 0xfffffff8 (the low three bits are the BIR), and
-  QSIZE is 11 bits, so a table has 1 to 2048 entries of 16 bytes.
-- vfio_iommu_type1_attach_group() (drivers/vfio/vfio_iommu_type1.c): without
-  MSI isolation (interrupt remapping) the group is refused with -EPERM unless
-  the module parameter allow_unsafe_interrupts is set; iommufd has the same
-  parameter and check (drivers/iommu/iommufd/device.c).
+offsets vfio-pci decodes.  Sources (repository @ commit of the copy read):
+- vfio_pci_enable(), drivers/vfio/pci/vfio_pci.c (WindRiver-Labs/kernel-4.8.x
+  @a3c9595e75bd): `msix_bar = table & PCI_MSIX_TABLE_BIR; msix_offset = table &
+  PCI_MSIX_TABLE_OFFSET; msix_size = ((flags & PCI_MSIX_FLAGS_QSIZE) + 1) * 16`.
+  PCI_MSIX_TABLE_OFFSET is 0xfffffff8 and QSIZE is 11 bits: 1 to 2048 entries.
+- msix_sparse_mmap_cap(), same copy: area [0, msix_offset & PAGE_MASK) when
+  that is non-zero, and [PAGE_ALIGN(msix_offset + msix_size), end) with end =
+  pci_resource_len() when that is shorter than end.
+- vfio_pci_bar_rw(), drivers/vfio/pci/vfio_pci_rdwr.c (torvalds/linux
+  @0604aa87b098): reads and writes skip [msix_offset, msix_offset + msix_size)
+  in every version, so an mmap is the only direct way to the table.
+- vfio_iommu_type1_attach_group(), drivers/vfio/vfio_iommu_type1.c: without
+  `irq_domain_check_msi_remap() || iommu_capable(bus, IOMMU_CAP_INTR_REMAP)`
+  (torvalds/linux @009b982d9c59), later `iommu_group_has_isolated_msi()`, the
+  group is refused with -EPERM ("No interrupt remapping support") unless the
+  module parameter allow_unsafe_interrupts (default false) is set.
+  iommufd_device_bind(), drivers/iommu/iommufd/device.c (torvalds/linux
+  @03c9b102bea6), has the same parameter and -EPERM.
+- drivers/vfio/vfio_iommu_spapr_tce.c has no such check (torvalds/linux
+  @00663d4ee05d and a v6.x copy); POWER IODA host bridges filter MSIs per PE,
+  the basis of seed 004, so the model counts such a platform as isolating.
 """
 
 from __future__ import annotations

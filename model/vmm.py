@@ -2,7 +2,9 @@
 
 A guest BAR is a window in QEMU's memory tree: priority decides which window
 answers an address where two overlap, and among equal priorities the window
-mapped last wins.  Sources (qemu/qemu):
+mapped last wins.  Sources (legoater/qemu, a current tree: hw/vfio/pci.c
+@0bdfd5427037, hw/pci/pci.c @16e0db98bc54, system/memory.c @0cabef72e3e4,
+accel/kvm/kvm-all.c @33bd16af9af7, hw/pci/msix.c @ce384341ea7a):
 - hw/vfio/pci.c vfio_sub_page_bar_update_mapping(): when the region has one
   mmap covering it and the guest BAR address is host-page aligned
   (`!(bar_addr & ~qemu_real_host_page_mask())`), base_mr, region_mr and
@@ -19,6 +21,8 @@ mapped last wins.  Sources (qemu/qemu):
 - accel/kvm/kvm-all.c kvm_align_section(): a memslot starts at the section
   start rounded up to the host page and is a whole number of host pages; the
   rest of a section is served by QEMU's own dispatch to the same mmap.
+- hw/pci/msix.c msix_init() overlays the emulated table inside the BAR, so a
+  guest never writes the host's MSI-X table, whatever the host lets QEMU map.
 """
 
 from __future__ import annotations

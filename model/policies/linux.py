@@ -41,7 +41,7 @@ class Linux47(Policy):
                       "+ pgoff and remap_pfn_range() at mmap; nothing is zapped before v5.8 (CVE-2020-12888)")
 
     msix_ref = ("drivers/vfio/pci/vfio_pci.c vfio_pci_mmap() (MSI-X table overlap check, v3.6-v4.15) and "
-                "msix_sparse_mmap_cap() (v4.6-v4.15), read at torvalds/linux@01be83eea08d")
+                "msix_sparse_mmap_cap() (v4.6-v4.15), read at WindRiver-Labs/kernel-4.8.x@a3c9595e75bd")
 
     def msix_mmap_ok(self, ops: Ops, req: MsixMmap) -> Flag:
         """`if (index == vdev->msix_bar) { if (!(req_start >= msix_offset + msix_size ||
