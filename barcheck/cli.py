@@ -340,7 +340,10 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
         stdout.write(f"wrote {path}: {summary_line(results)}\n")
     else:
         stdout.write(text)
-    return exit_code_for(results)
+    code = exit_code_for(results)
+    if code == EXIT_PROVED and any(m.certified != "proved" for m in measures):
+        return EXIT_INCONCLUSIVE
+    return code
 
 
 def _guest_policies(args: argparse.Namespace, prop_id: str) -> list[Policy]:

@@ -28,7 +28,6 @@ MSIX_ASSUMPTION_TEXT = {
     "vfio.no-unsafe-interrupts": "vfio_iommu_type1 and iommufd run with allow_unsafe_interrupts=0, the module "
                                  "default, so they refuse a platform without MSI isolation (the sPAPR TCE backend "
                                  "has no such check; its IODA host bridges filter MSIs per PE)",
-    "bar.max-size": "BARs are at most the --max-bar-size bound",
 }
 
 
