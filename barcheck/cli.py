@@ -329,7 +329,8 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
             "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
                                or {p.name for p in policies}),
-            "properties": sorted(set(p.id for p in props) | {r.property for r in results}),
+            "properties": sorted(set(p.id for p in props) | {r.property for r in results}
+                                 | ({MEASURE_ID} if measures else set())),
             "page_sizes": pages}
     if args.mode != "pair" and any(not is_plain(p) for p in policies):
         meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
@@ -385,7 +386,7 @@ def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -
 def _measure(args: argparse.Namespace, pages: list[int]) -> list:
     named = _select_policies(args.policy) if args.policy else [get_policy(n) for n in MEASURE_DEFAULT_POLICIES]
     policies = [p for p in named if p.has_msix]
-    if not policies:
+    if not policies and MEASURE_ID in args.property:
         raise UsageError(f"--property {MEASURE_ID}: no named policy passes MSI-X devices through")
     settings = MeasureSettings(seed=args.seed, rlimit=args.rlimit)
     return [row for policy in policies for page in pages for row in measure(policy, page, settings)]
