@@ -46,11 +46,11 @@ def flatten(evaluation) -> dict:
     return out
 
 
-def assert_agree(sc: PairScenario) -> None:
+def assert_agree(sc: PairScenario, policies: list = POLICIES) -> None:
     conc, sym = ConcreteOps(64), SymbolicOps(64)
     lifted = lift(sc, sym)
     for prop in REGISTRY.values():
-        for policy in (p for p in POLICIES if (p.vmm is not None) == prop.needs_vmm):
+        for policy in (p for p in policies if (p.vmm is not None) == prop.needs_vmm):
             expected = flatten(prop.evaluate(conc, sc, policy, SHAPE))
             got = {k: ground(v) for k, v in flatten(prop.evaluate(sym, lifted, policy, SHAPE)).items()}
             assert got == expected, (prop.id, policy.name, sc)
@@ -58,8 +58,12 @@ def assert_agree(sc: PairScenario) -> None:
 
 @pytest.mark.parametrize("page_bytes", [4096, 65536])
 def test_grid_agrees(page_bytes: int) -> None:
+    """Every policy on the 4K grid; at 64K the built-in and VMM policies (the rest meet 64K pages in
+    the random scenarios below)."""
+    policies = POLICIES if page_bytes == 4096 else [p for p in POLICIES if p not in BROKEN and
+                                                    p.name not in CONFIGURED]
     for sc in grid_scenarios(page_bytes):
-        assert_agree(sc)
+        assert_agree(sc, policies)
 
 
 @pytest.mark.parametrize("page_bytes", [4096, 65536, 1 << 30])
