@@ -89,7 +89,6 @@ def platform_preferences(ops: Ops, rec: Mapping[str, Any]) -> list[Flag]:
     return [ops.negate(rec["allow_unsafe_interrupts"]), rec["msi_isolated"]]
 
 
-
 def _protected_evaluate(ops: Ops, rec: Mapping[str, Any], policy: Policy, page_bytes: int,
                         options: RecordOptions) -> Evaluation:
     page = ops.const(page_bytes)

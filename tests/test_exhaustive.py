@@ -56,6 +56,7 @@ def canonical_key(sc: PairScenario, width: int = 8) -> tuple:
     return prefs + tuple(int(getattr(sc, name)) ^ target for name, target in objectives(width))
 
 
+@lru_cache(maxsize=None)
 def brute_force(prop_id: str, policy_name: str, page_bytes: int, shape: Shape = SHAPE):
     policy = POLICIES[policy_name] if policy_name in POLICIES else get_policy(policy_name)
     ops, prop = ConcreteOps(shape.width), REGISTRY[prop_id]
@@ -121,5 +122,5 @@ def test_space_is_big_enough_to_matter() -> None:
 def test_broken_variants_are_refuted_at_small_width() -> None:
     """Each broken variant has a violation of some property in the enumeration."""
     for policy in BROKEN:
-        verdicts = {brute_force(prop, policy.name, 64)[0] for prop in REGISTRY}
-        assert Verdict.COUNTEREXAMPLE in verdicts, policy.name
+        refuted = any(brute_force(prop, policy.name, 64)[0] is Verdict.COUNTEREXAMPLE for prop in HOST_PROPERTIES)
+        assert refuted, policy.name
