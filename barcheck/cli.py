@@ -371,7 +371,7 @@ def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -
     results = []
     for prop_id in chosen:
         prop = RECORD_PROPERTIES[prop_id]
-        if prop_id.startswith("guest."):
+        if prop.needs_vmm:
             policies = _guest_policies(args, prop_id)
         elif args.policy:
             policies = _select_policies(args.policy)

@@ -38,7 +38,7 @@ def main() -> None:
     total = 0.0
     print(f"{'check':58} {'page':>7} {'verdict':15} {'seconds':>8} {'work':>12}")
     for prop_id in sorted(RECORD_PROPERTIES):
-        policies = guest_catalogue() if prop_id.startswith("guest.") else msix_catalogue()
+        policies = guest_catalogue() if RECORD_PROPERTIES[prop_id].needs_vmm else msix_catalogue()
         for policy in policies:
             for page in PAGES:
                 seconds, result = timed(lambda: check_record(RECORD_PROPERTIES[prop_id], policy, page), args.repeat)

@@ -132,6 +132,7 @@ BAR_ROUTING = register_record(RecordProperty(
     describe=_routing_describe,
     preferences=_routing_preferences,
     applies=_needs_vmm,
+    needs_vmm=True,
 ))
 
 

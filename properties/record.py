@@ -46,6 +46,8 @@ class RecordProperty:
     """Conditions a counterexample should meet if it can (tried in order)."""
     applies: Callable[[Policy], str] = field(default=lambda policy: "")
     """Why the property does not apply to a policy ("" when it does)."""
+    needs_vmm: bool = False
+    """The property is about the guest side: only policies with a VMM are checked on it."""
 
 
 RECORD_PROPERTIES: dict[str, RecordProperty] = {}

@@ -135,7 +135,7 @@ def measure(policy: Policy, page_bytes: int, settings: MeasureSettings = Measure
         probe = _Cell(policy, page_bytes, bar_bytes, None, settings)
         splits = probe.solver.check(probe.split) == z3.sat
         for isolated in ((False, True) if splits else (None,)):
-            cell = _Cell(policy, page_bytes, bar_bytes, bool(isolated), settings)
+            cell = _Cell(policy, page_bytes, bar_bytes, isolated, settings) if splits else probe
             low, low_at = cell.extreme(bar_bytes, largest=False)
             high, high_at = cell.extreme(bar_bytes, largest=True)
             platform = "any" if isolated is None else ("remap" if isolated else "no-remap")
