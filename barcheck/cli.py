@@ -13,7 +13,11 @@ from typing import Sequence, TextIO
 
 import barcheck
 from barcheck.checker import Settings, check
-from barcheck.render import RENDERERS, summary_line
+from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
+from barcheck.render import RENDERERS, document, summary_line
+from barcheck.report.formats import DOC_FORMATS, render_doc
+from barcheck.catalogue import reports_command
+from barcheck.scenario_doc import scenario_document
 from barcheck.scenario_check import check_scenario
 from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
@@ -39,6 +43,7 @@ from properties.record import RecordOptions
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
+FORMATS = ("html", "json", "junit", "md", "sarif", "text")
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
@@ -61,8 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--property", action="append", default=[], metavar="ID")
     prove.add_argument("--page-size", action="append", default=[], metavar="LIST",
                        help="comma-separated page sizes, e.g. 4K,16K,64K (default)")
-    prove.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    prove.add_argument("--format", choices=sorted(FORMATS), default="text",
+                       help="html writes report.html and one .svg per address map into --out DIR")
     prove.add_argument("--out", metavar="DIR", help="write report.<ext> into DIR instead of stdout")
+    prove.add_argument("--no-timings", action="store_true",
+                       help="leave out wall-clock seconds, so the same input gives byte-identical output")
+    prove.add_argument("--sarif-proved", action="store_true",
+                       help="sarif: include proved results (kind pass, level none); GitHub may show them as alerts")
     prove.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     prove.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
                        help="solver work budget per call (z3 resource units)")
@@ -90,10 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="override the scenario's policy (repeatable)")
     check_cmd.add_argument("--page-size", action="append", default=[], metavar="LIST",
                            help="override the scenario's page sizes")
-    check_cmd.add_argument("--format", choices=sorted(SCENARIO_RENDERERS), default="text")
+    check_cmd.add_argument("--format", choices=sorted(FORMATS), default="text",
+                           help="html writes check.html and one .svg per address map into --out DIR")
     check_cmd.add_argument("--out", metavar="DIR", help="write check.<ext> into DIR instead of stdout")
     check_cmd.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     check_cmd.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT)
+    add_saved_commands(commands, _positive)
+    reports = commands.add_parser("reports", help="regenerate the committed catalogue reports (reports/)")
+    reports.add_argument("--out", metavar="DIR", default="reports")
+    reports.add_argument("--from", dest="source", metavar="REPORT.json",
+                         help="re-render from a saved catalogue report.json instead of solving (seconds, not minutes)")
     conform = commands.add_parser("conform", help="run scenarios on a real kernel under QEMU and compare with the model")
     conform.add_argument("scenario", nargs="*", metavar="SCENARIO.toml")
     conform.add_argument("--policy", action="append", default=[], metavar="NAME",
@@ -298,6 +314,7 @@ def _list(stdout: TextIO) -> int:
 
 
 def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
+    _require_out_for_html(args)
     policies = _select_policies(args.policy)
     _check_property_modes(args.property, args.mode)
     _select_events(args.events)
@@ -334,17 +351,32 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
             "page_sizes": pages}
     if args.mode != "pair" and any(not is_plain(p) for p in policies):
         meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
-    render, extension = RENDERERS[args.format]
-    text = render(results, meta, measures)
-    if args.out:
-        path = write_atomically(Path(args.out), f"report.{extension}", text)
-        stdout.write(f"wrote {path}: {summary_line(results)}\n")
+    if args.format in RENDERERS:
+        render, extension = RENDERERS[args.format]
+        files = {f"report.{extension}": render(results, meta, measures, timings=not args.no_timings)}
     else:
-        stdout.write(text)
+        doc = document(results, meta, measures, timings=not args.no_timings)
+        files = render_doc(args.format, doc, "report", include_proved=args.sarif_proved)
+    _emit(args, files, stdout, summary_line(results))
     code = exit_code_for(results)
     if code == EXIT_PROVED and any(m.certified != "proved" for m in measures):
         return EXIT_INCONCLUSIVE
     return code
+
+
+def _emit(args: argparse.Namespace, files: dict[str, str], stdout: TextIO, summary: str) -> None:
+    """Write the files into --out (each atomically), or the single one to stdout."""
+    if not args.out:
+        (text,) = files.values()
+        stdout.write(text)
+        return
+    paths = [write_atomically(Path(args.out), name, text) for name, text in files.items()]
+    stdout.write(f"wrote {paths[0]}" + (f" and {len(paths) - 1} more files" if paths[1:] else "") + f": {summary}\n")
+
+
+def _require_out_for_html(args: argparse.Namespace) -> None:
+    if args.format == "html" and not args.out:
+        raise UsageError("--format html writes report.html and its .svg maps into a directory: give --out DIR")
 
 
 def _guest_policies(args: argparse.Namespace, prop_id: str) -> list[Policy]:
@@ -448,6 +480,7 @@ ROUND_TRIP_DEFAULT_POLICY = "linux-6.10"
 
 
 def _check(args: argparse.Namespace, stdout: TextIO) -> int:
+    _require_out_for_html(args)
     specs = []
     for path in args.scenario:
         try:
@@ -478,14 +511,13 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
                     raise UsageError(f"{spec.path}: {err}") from None
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit}
-    render, extension = SCENARIO_RENDERERS[args.format]
-    text = render(runs, meta)
-    verdicts = {r[2].verdict for r in runs}
-    if args.out:
-        path = write_atomically(Path(args.out), f"check.{extension}", text)
-        stdout.write(f"wrote {path}: {len(runs)} runs\n")
+    if args.format in SCENARIO_RENDERERS:
+        render, extension = SCENARIO_RENDERERS[args.format]
+        files = {f"check.{extension}": render(runs, meta)}
     else:
-        stdout.write(text)
+        files = render_doc(args.format, scenario_document(runs, meta), "check", include_proved=True)
+    verdicts = {r[2].verdict for r in runs}
+    _emit(args, files, stdout, f"{len(runs)} runs")
     if Verdict.COUNTEREXAMPLE in verdicts:
         return EXIT_COUNTEREXAMPLE
     return EXIT_INCONCLUSIVE if verdicts & {Verdict.UNKNOWN, Verdict.VACUOUS} else EXIT_PROVED
@@ -558,6 +590,10 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
         with contextlib.redirect_stdout(stdout):
             args = build_parser().parse_args(list(argv))
         commands = {"list": lambda: _list(stdout), "prove": lambda: _prove(args, stdout),
+                    "replay": lambda: replay_command(args, stdout, UsageError),
+                    "explain": lambda: explain_command(args, stdout, UsageError),
+                    "export-test": lambda: export_command(args, stdout, UsageError, write_atomically),
+                    "reports": lambda: reports_command(args, stdout, UsageError),
                     "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr)}
         return commands[args.command]()
     except SystemExit as done:

@@ -12,6 +12,9 @@ from model.pci import BarKind
 from model.scenario import Origin, Relation
 from model.units import size_name
 from barcheck.trace_render import trace_doc, trace_lines
+from barcheck.explain import explanation, policy_source, result_id, title_and_statement, why_it_holds
+from barcheck.maps import maps_of
+from barcheck.witness import witness_of
 from properties import ASSUMPTION_TEXT, REGISTRY
 from barcheck.measure_render import measure_doc, measure_markdown, measure_text, sort_measures
 from barcheck.smt.pgoffcheck import ROUND_TRIP_STATEMENT
@@ -97,10 +100,15 @@ def counterexample_doc(cex: Counterexample) -> dict[str, Any]:
     }
 
 
-def result_doc(result: Result) -> dict[str, Any]:
+def result_doc(result: Result, timings: bool = True) -> dict[str, Any]:
+    kind = kind_of(result)
+    title, statement = title_and_statement(result.property, kind)
     doc: dict[str, Any] = {
+        "id": result_id(result, kind),
         "property": result.property,
-        "kind": kind_of(result),
+        "title": title,
+        "statement": statement,
+        "kind": kind,
         "policy": result.policy,
         "page_size": result.page_size,
         "verdict": result.verdict.value,
@@ -109,29 +117,49 @@ def result_doc(result: Result) -> dict[str, Any]:
         "seconds": result.seconds,
         "solver": {"z3_version": result.solver.z3_version, "seed": result.solver.seed,
                    "rlimit": result.solver.rlimit, "work": result.solver.work},
+        "source": policy_source(result.policy, result.property),
     }
+    if not timings:
+        del doc["seconds"]
     if result.reason:
         doc["reason"] = result.reason
+    if result.verdict is Verdict.PROVED:
+        doc["why"] = why_it_holds(result, kind)
     if result.counterexample is not None:
         doc["counterexample"] = counterexample_doc(result.counterexample)
+        doc["facts"] = _cex_lines(result.counterexample)
     if result.trace is not None:
         doc["trace"] = _trace_doc(result)
+        lines = _trace_lines(result)
+        doc["steps" if kind == "trace" else "facts"] = lines
+    if result.verdict is Verdict.COUNTEREXAMPLE:
+        doc["explanation"] = explanation(result, kind)
+        doc["maps"] = maps_of(result)
+        doc["replay"] = witness_of(result)
     if result.notes:
         doc["notes"] = list(result.notes)
     return doc
 
 
-def render_json(results: list[Result], meta: dict[str, Any], measures=()) -> str:
+def document(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True) -> dict[str, Any]:
+    """The one result model every format is rendered from (schema barcheck.result/1)."""
     ordered = sort_results(results)
     used = sorted({name for r in ordered for name in r.assumptions})
     meta = {**meta, "assumption_text": {name: ASSUMPTION_TEXT[name] for name in used}}
-    doc = {"schema": SCHEMA, "meta": meta, "results": [result_doc(r) for r in ordered]}
+    doc = {"schema": SCHEMA, "meta": meta, "results": [result_doc(r, timings) for r in ordered]}
     found = sweeps(ordered, kind_of)
     if found:
         doc["sweeps"] = [sweep_doc(s) for s in found]
     if measures:
         doc["measures"] = [measure_doc(m) for m in sort_measures(measures)]
-    return json.dumps(doc, indent=2) + "\n"
+        if not timings:
+            for row in doc["measures"]:
+                del row["seconds"]
+    return doc
+
+
+def render_json(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True) -> str:
+    return json.dumps(document(results, meta, measures, timings), indent=2) + "\n"
 
 
 def summary_line(results: list[Result]) -> str:
@@ -176,14 +204,15 @@ def _label(r: Result) -> str:
     return f"{r.property} [{kind_of(r)}] · {r.policy} · {size_name(r.page_size)}"
 
 
-def render_text(results: list[Result], meta: dict[str, Any], measures=()) -> str:
+def render_text(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True) -> str:
     ordered = sort_results(results)
     width = max([14] + [len(r.policy) for r in ordered])
     lines = [_header(meta), "",
-             f"{'property':36} {'kind':8} {'policy':{width}} {'page':5} {'verdict':15} {'seconds':>8}"]
+             f"{'property':36} {'kind':8} {'policy':{width}} {'page':5} {'verdict':15}"
+             + (f" {'seconds':>8}" if timings else "")]
     for r in ordered:
         lines.append(f"{r.property:36} {kind_of(r):8} {r.policy:{width}} {size_name(r.page_size):5} "
-                     f"{r.verdict.value:15} {r.seconds:8.2f}")
+                     f"{r.verdict.value:15}" + (f" {r.seconds:8.2f}" if timings else ""))
     found = sweeps(ordered, kind_of)
     if found:
         lines += ["", "page-size sweep (smallest page size at which the verdict flips):"]
@@ -208,13 +237,14 @@ def render_text(results: list[Result], meta: dict[str, Any], measures=()) -> str
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(results: list[Result], meta: dict[str, Any], measures=()) -> str:
+def render_markdown(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True) -> str:
     ordered = sort_results(results)
     lines = ["# barcheck report", "", _header(meta), "",
-             "| property | kind | policy | page | verdict | seconds |", "|---|---|---|---|---|---:|"]
+             "| property | kind | policy | page | verdict |" + (" seconds |" if timings else ""),
+             "|---|---|---|---|---|" + ("---:|" if timings else "")]
     for r in ordered:
         lines.append(f"| `{r.property}` | {kind_of(r)} | `{r.policy}` | {size_name(r.page_size)} | "
-                     f"**{r.verdict.value}** | {r.seconds:.2f} |")
+                     f"**{r.verdict.value}** |" + (f" {r.seconds:.2f} |" if timings else ""))
     lines += ["", f"Summary: {summary_line(ordered)}."]
     if meta.get("trace_skipped_policies"):
         lines += ["", "Not checked over traces (PCI-core modifiers are modelled by the pair properties only): "

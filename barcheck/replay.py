@@ -21,4 +21,4 @@ def replay(prop: Property, policy: Policy, scenario: PairScenario, shape: Shape)
         raise EncodingMismatch(f"{where}: the property holds when replayed concretely")
     facts = dict(evaluation.facts)
     return Counterexample(scenario, facts, prop.explain(scenario, facts, policy.name),
-                          bool(foreign_is_bar_shaped(ops, scenario)))
+                          bool(foreign_is_bar_shaped(ops, scenario)), shape)

@@ -8,6 +8,7 @@ on integers before it is reported.
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass, field
 
 from barcheck.describe import clause_text, describe_step, reserved_ranges
@@ -42,6 +43,12 @@ class PageRun:
     open_values: dict[str, int] = field(default_factory=dict)
     """For scenarios with "any": the values of the counterexample."""
     reason: str = ""
+    structure: Any = None
+    initial: Any = None
+    taken: list = field(default_factory=list)
+    """The concrete run the steps describe (for address maps)."""
+    violated: str = ""
+    """The first clause broken, e.g. `bar:0/bar:1` (empty when none is)."""
 
 
 def selected_properties(spec: ScenarioSpec) -> list[TraceProperty]:
@@ -97,14 +104,26 @@ def run_concrete(spec: ScenarioSpec, layout: Layout, policy: Policy, initial: St
     st, props = layout.structure, selected_properties(spec)
     ops = ConcreteOps(64)
     taken = run(policy, st, initial, moves)
-    reports, failed = [], False
+    reports, failed, first_broken = [], False, ""
     for number, (decl, t) in enumerate(zip(spec.events, taken), start=1):
         violations = _violations(ops, policy, st, props, t)
+        first_broken = first_broken or _first_clause(ops, policy, st, props, t)
         mismatches = _mismatches(layout, decl, t) if t.enabled else ("the event could not happen",)
         failed = failed or bool(violations) or bool(mismatches)
         reports.append(StepReport(number, describe_step(st, t, policy), t.enabled, violations, mismatches))
     verdict = Verdict.COUNTEREXAMPLE if failed else Verdict.PROVED
-    return PageRun(initial.page_bytes, verdict, reports)
+    return PageRun(initial.page_bytes, verdict, reports, structure=st, initial=initial, taken=taken,
+                   violated=first_broken)
+
+
+def _first_clause(ops, policy: Policy, st, props: list[TraceProperty], t) -> str:
+    for prop in props:
+        clauses = property_clauses(prop, ops, policy, st, t.after) + \
+            property_clauses(prop, ops, policy, st, t.before, t.event, t.after)
+        for name, holds in clauses:
+            if not holds:
+                return name
+    return ""
 
 
 def _violations(ops, policy: Policy, st, props: list[TraceProperty], t) -> tuple[str, ...]:

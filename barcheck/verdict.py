@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.scenario import PairScenario
+from model.scenario import PairScenario, Shape
 
 
 class Verdict(str, enum.Enum):
@@ -35,6 +35,8 @@ class Counterexample:
     explanation: str
     bar_shaped_foreign: bool
     """The foreign resource has the shape of a PCI memory BAR (else: a platform decoder)."""
+    shape: Shape | None = None
+    """The scenario shape it was found and replayed in (for saving and replaying it again)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ class VmaCounterexample:
     def lines(self) -> list[str]:
         lines = [f"0. {_boot(self.structure, self.initial)}"]
         lines += [f"{step.number}. {_step_text(self.structure, step)}" for step in self.steps]
-        lines.append(f"violated: {self.property_id} at {_violation(self)}: {self.property_title}")
+        lines.append(f"violated: {self.property_id} at {violation_text(self)}: {self.property_title}")
         return lines
 
     def doc(self) -> dict[str, Any]:
@@ -43,7 +43,7 @@ class VmaCounterexample:
         return {
             "replayed": True,
             "property": self.property_id,
-            "violated": _violation(self),
+            "violated": violation_text(self),
             "page_size": hex(s0.page_bytes),
             "boot": {"bars": [{"device": st.devices[st.device_of(b)].name, "index": s0.index[b],
                                "kind": "mem64" if s0.mem64[b] else "mem32", "start": hex(s0.start[b]),
@@ -134,7 +134,7 @@ def _mmap_text(st: VmaStructure, step: VmaTraceStep) -> str:
             f"{after.vm_pgoff[b]:#x} ({encoding}); {ptes}")
 
 
-def _violation(tcx: VmaCounterexample) -> str:
+def violation_text(tcx: VmaCounterexample) -> str:
     st = tcx.structure
     last = tcx.steps[-1].after if tcx.steps else tcx.initial
     b = int(tcx.violated.split("/")[0].split(":")[1])
