@@ -25,6 +25,7 @@ INPUT_PACKAGES = ("model", "properties", "barcheck")
 NOT_INPUTS = ("barcheck/report/", "barcheck/conform/", "barcheck/cli_saved.py", "barcheck/savedcex.py",
               "barcheck/export.py", "barcheck/scenario_")
 HTML_DIR, CEX_DIR = "html", "counterexamples"
+UNRENDERED = ".report.unrendered.json"
 GENERATED_DIRS = (HTML_DIR, CEX_DIR)
 
 
@@ -96,7 +97,13 @@ def reports_command(args: argparse.Namespace, stdout: TextIO, usage_error: type[
     out = Path(args.out)
     check_out_dir(out)
     doc = load_document(args.source, usage_error) if args.source else run_catalogue()
-    files = render_catalogue(doc)
+    try:
+        files = render_catalogue(doc)
+    except Exception:
+        if not args.source:
+            kept = write_atomically(out, UNRENDERED, json.dumps(doc, indent=2) + "\n")
+            stdout.write(f"kept the solved document in {kept}: retry with barcheck reports --from {kept}\n")
+        raise
     for name, text in files.items():
         target = out / name
         write_atomically(target.parent, target.name, text)

@@ -15,7 +15,8 @@ import barcheck
 from barcheck.checker import Settings, check
 from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
 from barcheck.render import RENDERERS, document, summary_line
-from barcheck.report.formats import DOC_FORMATS, render_doc
+from barcheck.report.formats import render_doc
+from barcheck.report.html import render_cex_svgs
 from barcheck.catalogue import reports_command
 from barcheck.scenario_doc import scenario_document
 from barcheck.scenario_check import check_scenario
@@ -353,7 +354,12 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
         meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
     if args.format in RENDERERS:
         render, extension = RENDERERS[args.format]
-        files = {f"report.{extension}": render(results, meta, measures, timings=not args.no_timings)}
+        if args.format == "md" and args.out:
+            files = {"report.md": render(results, meta, measures, timings=not args.no_timings, map_files=True)}
+            for result in document(results, meta, measures, timings=False)["results"]:
+                files.update(render_cex_svgs(result))
+        else:
+            files = {f"report.{extension}": render(results, meta, measures, timings=not args.no_timings)}
     else:
         doc = document(results, meta, measures, timings=not args.no_timings)
         files = render_doc(args.format, doc, "report", include_proved=args.sarif_proved)

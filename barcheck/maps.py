@@ -31,7 +31,9 @@ def block(role: str, label: str, first: int, last: int) -> dict[str, str]:
 
 
 def address_map(title: str, page_bytes: int, blocks: list[dict[str, str]]) -> dict[str, Any]:
-    return {"title": title, "page_size": hex(page_bytes), "blocks": blocks}
+    """Empty ranges (last below first, e.g. the dummy of a BAR that fills its page) draw nothing and are left out."""
+    drawn = [b for b in blocks if int(b["end"], 16) >= int(b["start"], 16)]
+    return {"title": title, "page_size": hex(page_bytes), "blocks": drawn}
 
 
 def maps_of(result: Result) -> list[dict[str, Any]]:

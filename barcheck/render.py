@@ -230,6 +230,7 @@ def render_text(results: list[Result], meta: dict[str, Any], measures=(), timing
             lines += ["", f"{r.verdict.value.upper()} {_label(r)}: {r.reason}"]
             if r.assumptions:
                 lines.append(f"  conflicting assumptions: {', '.join(r.assumptions)}")
+    lines += _text_proofs(ordered)
     lines += ["", f"summary: {summary_line(ordered)}"]
     if meta.get("trace_skipped_policies"):
         lines.append(f"not checked over traces (PCI-core modifiers are modelled by the pair properties only): "
@@ -237,7 +238,9 @@ def render_text(results: list[Result], meta: dict[str, Any], measures=(), timing
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True) -> str:
+def render_markdown(results: list[Result], meta: dict[str, Any], measures=(), timings: bool = True,
+                    map_files: bool = False) -> str:
+    """With `map_files`, each counterexample links its address maps `<id>-<n>.svg`, written alongside."""
     ordered = sort_results(results)
     lines = ["# barcheck report", "", _header(meta), "",
              "| property | kind | policy | page | verdict |" + (" seconds |" if timings else ""),
@@ -256,21 +259,35 @@ def render_markdown(results: list[Result], meta: dict[str, Any], measures=(), ti
         lines += [f"| `{s.property}` | {s.kind} | `{s.policy}` | "
                   f"{size_name(s.flips_at) if s.flips_at else 'never'} | {sweep_sentence(s)} |" for s in found]
     lines += measure_markdown(list(measures))
-    cexes = [r for r in ordered if r.counterexample is not None or r.trace is not None]
+    cexes = [r for r in ordered if r.verdict is Verdict.COUNTEREXAMPLE]
     if cexes:
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]
         for r in cexes:
-            if r.trace is not None:
-                lines += ["", f"### {_label(r)}", ""] + _trace_lines(r)
-                continue
-            lines += ["", f"### {_label(r)}", "", r.counterexample.explanation, "", "```"]
-            lines += _cex_lines(r.counterexample) + ["```"]
+            kind = kind_of(r)
+            body = _trace_lines(r) if r.trace is not None else _cex_lines(r.counterexample)
+            lines += ["", f"### {_label(r)}", "", explanation(r, kind), "", "```", *body, "```"]
+            if map_files:
+                cex_id = result_id(r, kind)
+                lines += [""] + [f"![{m['title']}]({cex_id}-{n}.svg)" for n, m in enumerate(maps_of(r), start=1)]
     lines += _markdown_proofs(ordered)
     others = [r for r in ordered if r.verdict in (Verdict.UNKNOWN, Verdict.VACUOUS)]
     if others:
         lines += ["", "## Unknown and vacuous results", ""]
         lines += [f"- {_label(r)}: **{r.verdict.value}**: {r.reason}" for r in others]
     return "\n".join(lines) + "\n"
+
+
+def _text_proofs(ordered: list[Result]) -> list[str]:
+    """Why each proof holds: the scope once per property and kind, then the assumptions each result used."""
+    proved = [r for r in ordered if r.verdict is Verdict.PROVED]
+    lines = []
+    for prop_id, kind in sorted({(r.property, kind_of(r)) for r in proved}):
+        group = [r for r in proved if (r.property, kind_of(r)) == (prop_id, kind)]
+        lines += ["", f"WHY IT HOLDS {prop_id} [{kind}]", f"  scope: {why_it_holds(group[0], kind)['scope']}"]
+        for r in group:
+            used = ", ".join(r.assumptions) or "none (holds by construction)"
+            lines.append(f"  {r.policy} · {size_name(r.page_size)}: assumptions used: {used}")
+    return lines
 
 
 def _markdown_proofs(ordered: list[Result]) -> list[str]:

@@ -103,3 +103,15 @@ def test_check_writes_the_document_formats(tmp_path, fmt, name):
         assert ET.fromstring(text.split("\n", 1)[1]).get("failures") == "0"
     else:
         assert "x86-seabios-hotplug" in text
+
+
+def test_markdown_with_out_embeds_the_maps_written_beside_it(outputs):
+    md = (outputs["md"] / "report.md").read_text()
+    svgs = sorted(p.name for p in outputs["md"].glob("*.svg"))
+    assert svgs and all(f"]({name})" in md for name in svgs)
+    assert "## Why the proofs hold" in md
+
+
+def test_text_says_why_each_proof_holds(outputs):
+    text = (outputs["text"] / "report.txt").read_text()
+    assert "WHY IT HOLDS msix.table-protected [function]" in text and "assumptions used:" in text
