@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from barcheck.maps import trace_maps
+from barcheck.scenario_render import step_lines
 from barcheck.tracecheck import TraceCounterexample, TraceStep
 from barcheck.verdict import Verdict
 from model.units import size_name
@@ -40,17 +41,6 @@ def _maps(page_run) -> list[dict[str, Any]]:
     return trace_maps(tcx)
 
 
-def _step_lines(page_run) -> list[str]:
-    lines = []
-    for s in page_run.steps:
-        lines.append(f"{s.number}. {s.text}")
-        lines += [f"   VIOLATES {v}" for v in s.violations]
-        lines += [f"   EXPECTATION {m}" for m in s.mismatches]
-    if page_run.open_values:
-        lines.append("open values: " + ", ".join(f"{k} = {v:#x}" for k, v in sorted(page_run.open_values.items())))
-    return lines
-
-
 def _explanation(spec, policy_name: str, page_run, prop_id: str) -> str:
     for s in page_run.steps:
         problems = list(s.violations) + list(s.mismatches)
@@ -69,7 +59,7 @@ def run_result(spec, policy_name: str, page_run) -> dict[str, Any]:
         "policy": policy_name, "page_size": page_run.page_size, "verdict": page_run.verdict.value,
         "scope": {"scenario": spec.name, "file": str(spec.path)}, "assumptions": [],
         "source": {"path": str(spec.path), "line": 1},
-        "steps": _step_lines(page_run),
+        "steps": step_lines(page_run, "", with_reason=False),
     }
     if page_run.reason:
         doc["reason"] = page_run.reason

@@ -37,7 +37,8 @@ def _title(spec, policy_name: str, page_run) -> str:
     return f"{spec.name} · {policy_name} · {size_name(page_run.page_size)} · {page_run.verdict.value}"
 
 
-def _step_lines(page_run, bullet: str) -> list[str]:
+def step_lines(page_run, bullet: str, with_reason: bool = True) -> list[str]:
+    """The numbered steps with their violations and expectation mismatches, then open values and the reason."""
     lines = []
     for s in page_run.steps:
         lines.append(f"{bullet}{s.number}. {s.text}")
@@ -45,7 +46,7 @@ def _step_lines(page_run, bullet: str) -> list[str]:
         lines += [f"{bullet}   EXPECTATION {m}" for m in s.mismatches]
     if page_run.open_values:
         lines.append(f"{bullet}open values: " + ", ".join(f"{k} = {v:#x}" for k, v in sorted(page_run.open_values.items())))
-    if page_run.reason:
+    if page_run.reason and with_reason:
         lines.append(f"{bullet}{page_run.reason}")
     return lines
 
@@ -53,7 +54,7 @@ def _step_lines(page_run, bullet: str) -> list[str]:
 def render_text(runs: list, meta: dict[str, Any]) -> str:
     lines = [f"barcheck {meta['barcheck_version']} · z3 {meta['z3_version']} · seed {meta['seed']}"]
     for spec, policy_name, page_run in runs:
-        lines += ["", _title(spec, policy_name, page_run)] + _step_lines(page_run, "  ")
+        lines += ["", _title(spec, policy_name, page_run)] + step_lines(page_run, "  ")
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +65,7 @@ def render_markdown(runs: list, meta: dict[str, Any]) -> str:
         lines += ["", f"## {_title(spec, policy_name, page_run)}", ""]
         if spec.description:
             lines += [spec.description, ""]
-        lines += [line for line in _step_lines(page_run, "")]
+        lines += step_lines(page_run, "")
     return "\n".join(lines) + "\n"
 
 
