@@ -1,0 +1,124 @@
+"""/proc/iomem (kernel/resource.c r_show(), torvalds/linux@0092908d16c6: `%*s%0*llx-%0*llx : %s`,
+two spaces per level).
+
+The nesting is the kernel's resource tree.  `PCI Bus dddd:bb` entries are bus windows: the
+outermost are host-bridge windows, nested ones PCI-to-PCI bridge windows.  An entry named by a
+PCI address (`0000:00:1f.3`) directly under a bus window is one of that device's BARs (its
+index, 32/64-bit type and prefetchability are not shown); entries below a BAR are its driver's
+claims and are left out.  Everything else (System RAM, Reserved, IOAPIC, HPET, ACPI tables,
+platform devices) is kept as a resource that is not a PCI BAR.
+
+Without CAP_SYS_ADMIN, r_show() prints `start = end = 0` for every entry
+(`file_ns_capable(m->file, &init_user_ns, CAP_SYS_ADMIN)`); such a dump is detected and reported,
+not analysed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from barcheck.hostdump.common import Warnings, hex_number, text_lines
+from barcheck.hostdump.model import DumpBar, DumpError, DumpOther, DumpWindow, HostDump
+from model.pci import FOUR_GIB, BarKind
+
+FORMAT = "iomem"
+ENTRY = re.compile(r"^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$")
+BUS = re.compile(r"^PCI Bus ([0-9a-fA-F]{4}):([0-9a-fA-F]{2})$")
+DEVICE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
+MAX_BAD_LINES = 20
+
+
+@dataclass
+class _Entry:
+    depth: int
+    first: int
+    last: int
+    name: str
+    line: int
+    role: str = ""
+
+
+def looks_like(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return bool(ENTRY.match(first))
+
+
+def parse(text: str, path: str) -> HostDump:
+    warnings = Warnings(path)
+    entries = _entries(text, path, warnings)
+    if not entries:
+        raise DumpError(path, None, "no /proc/iomem entry (START-END : NAME) found")
+    if all(entry.first == 0 and entry.last == 0 for entry in entries):
+        note = ("every address is zero: /proc/iomem was read without root (CAP_SYS_ADMIN), "
+                "which hides the addresses; read it as root")
+        return HostDump(path, FORMAT, warnings=warnings.all(), notes=(note,), addresses_hidden=True)
+    bars, windows, others = _classify(entries)
+    notes = ("/proc/iomem does not give BAR indices, 32/64-bit types or prefetchability; "
+             "add --lspci, --sysfs or --dmesg for them",)
+    devices = tuple(sorted({bar.device for bar in bars}))
+    return HostDump(path, FORMAT, bars=tuple(bars), windows=tuple(windows), others=tuple(others),
+                    devices=devices, warnings=warnings.all(), notes=notes)
+
+
+def _entries(text: str, path: str, warnings: Warnings) -> list[_Entry]:
+    entries: list[_Entry] = []
+    bad = 0
+    for number, line in text_lines(text):
+        if not line.strip():
+            continue
+        match = ENTRY.match(line)
+        if not match:
+            bad += 1
+            if bad <= MAX_BAD_LINES:
+                warnings.general(number, f"not a /proc/iomem line, skipped: {line.strip()[:60]!r}")
+            continue
+        spaces, first_text, last_text, name = match.groups()
+        first = hex_number(first_text, path, number, "start")
+        last = hex_number(last_text, path, number, "end")
+        if last < first:
+            warnings.general(number, f"end {last:#x} is below start {first:#x}, skipped")
+            continue
+        entries.append(_Entry(len(spaces) // 2, first, last, name.strip(), number))
+    if bad > MAX_BAD_LINES:
+        warnings.general(0, f"{bad - MAX_BAD_LINES} more lines that are not /proc/iomem lines were skipped")
+    return entries
+
+
+def _classify(entries: list[_Entry]) -> tuple[list[DumpBar], list[DumpWindow], list[DumpOther]]:
+    bars: list[DumpBar] = []
+    windows: list[DumpWindow] = []
+    others: list[DumpOther] = []
+    stack: list[_Entry] = []
+    for entry in entries:
+        while stack and stack[-1].depth >= entry.depth:
+            stack.pop()
+        entry.role = _role(entry, stack)
+        stack.append(entry)
+        if entry.role == "window":
+            bus = BUS.match(entry.name)
+            bridged = any(outer.role == "window" for outer in stack[:-1])
+            windows.append(DumpWindow(entry.name, entry.first, entry.last, bridged, int(bus.group(1), 16), entry.line))
+        elif entry.role == "bar":
+            kind = BarKind.MEM64 if entry.last >= FOUR_GIB else BarKind.MEM32
+            size = entry.last - entry.first + 1
+            bars.append(DumpBar(_device(entry.name), None, kind, False, entry.first, size, line=entry.line))
+        elif entry.role == "other":
+            others.append(DumpOther(entry.name, entry.first, entry.last, entry.line))
+    return bars, windows, others
+
+
+def _role(entry: _Entry, stack: list[_Entry]) -> str:
+    parent = stack[-1] if stack else None
+    if parent is not None and parent.role in ("bar", "claim"):
+        return "claim"
+    if BUS.match(entry.name):
+        return "window"
+    if DEVICE.match(entry.name) and parent is not None and parent.role == "window":
+        return "bar"
+    return "other"
+
+
+def _device(name: str) -> str:
+    domain, bus, dev, fn = DEVICE.match(name).groups()
+    return f"{domain.lower()}:{bus.lower()}:{dev.lower()}.{fn}"

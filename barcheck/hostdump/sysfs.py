@@ -1,0 +1,151 @@
+"""sysfs `resource` files (drivers/pci/pci-sysfs.c resource_show(), read at torvalds/linux and
+later mainline mirrors): one line `0x%016llx 0x%016llx 0x%016llx` (start, end, flags) per
+pci_dev->resource[] slot.
+
+A non-bridge prints PCI_BRIDGE_RESOURCES lines (7, or 13 with CONFIG_PCI_IOV: BAR0-5, the ROM,
+then six SR-IOV VF BAR regions); a bridge prints DEVICE_COUNT_RESOURCE (11 or 17), the last
+four being its windows (newer kernels print an unassigned or disabled window as zeros).
+Addresses are pci_resource_to_user() values, CPU physical on most architectures.
+
+Accepted inputs: a directory holding `<address>/resource` files (a copy of
+/sys/bus/pci/devices), the output of `grep -H . /sys/bus/pci/devices/*/resource`, the output
+of `head /sys/bus/pci/devices/*/resource` (`==> PATH <==` headers), or one resource file whose
+parent directory is named by the device's address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from barcheck.hostdump.common import Warnings, read_text, text_lines
+from barcheck.hostdump.model import DumpBar, DumpError, DumpOther, DumpWindow, HostDump
+from model.pci import BarKind
+
+FORMAT = "sysfs"
+IORESOURCE_IO = 0x100
+IORESOURCE_MEM = 0x200
+IORESOURCE_PREFETCH = 0x2000
+IORESOURCE_MEM_64 = 0x100000
+IORESOURCE_DISABLED = 0x10000000
+IORESOURCE_UNSET = 0x20000000
+IORESOURCE_ROM_ENABLE = 0x1
+ROM_SLOT = 6
+VF_SLOTS = 6
+WINDOW_SLOTS = 4
+ADDRESS = r"([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"
+GREP_LINE = re.compile(r"^(.*?/)?" + ADDRESS + r"/resource:(.*)$")
+HEAD_LINE = re.compile(r"^==> (.*?/)?" + ADDRESS + r"/resource <==$")
+TRIPLE = re.compile(r"^\s*0x([0-9a-fA-F]{1,16})\s+0x([0-9a-fA-F]{1,16})\s+0x([0-9a-fA-F]{1,16})\s*$")
+
+
+def looks_like(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return bool(GREP_LINE.match(first) or HEAD_LINE.match(first) or TRIPLE.match(first))
+
+
+def load(path: str) -> HostDump:
+    if os.path.isdir(path):
+        return _from_directory(path)
+    text = read_text(path)
+    return parse(text, path)
+
+
+def parse(text: str, path: str) -> HostDump:
+    per_device: dict[str, list[tuple[int, str]]] = {}
+    single = _device_of_path(path)
+    device = None
+    for number, line in text_lines(text):
+        if not line.strip():
+            continue
+        grep, head = GREP_LINE.match(line), HEAD_LINE.match(line)
+        if head:
+            device = head.group(2).lower()
+            per_device.setdefault(device, [])
+            continue
+        if grep:
+            per_device.setdefault(grep.group(2).lower(), []).append((number, grep.group(3)))
+            continue
+        if device is None and single is None:
+            raise DumpError(path, number, "a resource line without a device: use `grep -H . "
+                            "/sys/bus/pci/devices/*/resource`, or name the file <address>/resource")
+        per_device.setdefault(device or single, []).append((number, line))
+    if not per_device:
+        raise DumpError(path, None, "no sysfs resource line (0xSTART 0xEND 0xFLAGS) found")
+    return _dump(path, per_device)
+
+
+def _device_of_path(path: str) -> str | None:
+    match = re.search(ADDRESS + r"/resource$", path.replace(os.sep, "/"))
+    return match.group(1).lower() if match else None
+
+
+def _from_directory(path: str) -> HostDump:
+    per_device: dict[str, list[tuple[int, str]]] = {}
+    for name in sorted(os.listdir(path)):
+        resource = os.path.join(path, name, "resource")
+        if re.fullmatch(ADDRESS, name) and os.path.isfile(resource):
+            per_device[name.lower()] = text_lines(read_text(resource))
+    if not per_device:
+        raise DumpError(path, None, "no <address>/resource file in this directory")
+    return _dump(path, per_device)
+
+
+def _dump(path: str, per_device: dict[str, list[tuple[int, str]]]) -> HostDump:
+    warnings = Warnings(path)
+    bars: list[DumpBar] = []
+    windows: list[DumpWindow] = []
+    others: list[DumpOther] = []
+    for device in sorted(per_device):
+        rows = [(n, line) for n, line in per_device[device] if line.strip()]
+        try:
+            _device(device, rows, path, bars, windows, others)
+        except ValueError as err:
+            warnings.device(device, rows[0][0] if rows else 0, str(err))
+    notes = ("sysfs resource files list no platform (non-PCI) resources; add --iomem to see them",)
+    return HostDump(path, FORMAT, bars=tuple(bars), windows=tuple(windows), others=tuple(others),
+                    devices=tuple(sorted(per_device)), warnings=warnings.all(), notes=notes)
+
+
+def _device(device: str, rows: list[tuple[int, str]], path: str, bars: list, windows: list, others: list) -> None:
+    triples = []
+    for number, line in rows:
+        match = TRIPLE.match(line)
+        if not match:
+            raise ValueError(f"not a resource line: {line.strip()[:60]!r}")
+        triples.append((number, *(int(group, 16) for group in match.groups())))
+    if len(triples) not in (7, 11, 13, 17):
+        raise ValueError(f"{len(triples)} resource lines; resource_show() prints 7, 11, 13 or 17")
+    has_vfs = len(triples) in (13, 17)
+    window_base = len(triples) - WINDOW_SLOTS if len(triples) in (11, 17) else len(triples)
+    for slot, (number, start, end, flags) in enumerate(triples):
+        if flags == 0 and start == 0 and end == 0:
+            continue
+        if slot >= window_base:
+            if flags & IORESOURCE_MEM and not flags & (IORESOURCE_UNSET | IORESOURCE_DISABLED) and start <= end:
+                windows.append(DumpWindow(device, start, end, bridge=True, domain=int(device[:4], 16), line=number))
+        elif has_vfs and ROM_SLOT < slot <= ROM_SLOT + VF_SLOTS:
+            if flags & IORESOURCE_MEM and not flags & IORESOURCE_UNSET and start <= end:
+                others.append(DumpOther(f"{device} VF BAR {slot - ROM_SLOT - 1}", start, end, number))
+        else:
+            bar = _bar(device, slot, number, start, end, flags)
+            if bar is not None:
+                bars.append(bar)
+
+
+def _bar(device: str, slot: int, number: int, start: int, end: int, flags: int) -> DumpBar | None:
+    if not flags & (IORESOURCE_IO | IORESOURCE_MEM):
+        return None
+    if end < start:
+        raise ValueError(f"resource {slot} ends at {end:#x} below its start {start:#x}")
+    size = end - start + 1
+    unset = bool(flags & IORESOURCE_UNSET)
+    if slot == ROM_SLOT:
+        return DumpBar(device, ROM_SLOT, BarKind.ROM, True, None if unset else start, size,
+                       bool(flags & IORESOURCE_ROM_ENABLE), line=number)
+    if flags & IORESOURCE_IO:
+        kind = BarKind.IO
+    else:
+        kind = BarKind.MEM64 if flags & IORESOURCE_MEM_64 else BarKind.MEM32
+    return DumpBar(device, slot, kind, bool(flags & IORESOURCE_PREFETCH), None if unset else start, size,
+                   not flags & IORESOURCE_DISABLED, line=number)
