@@ -1,3 +1,3 @@
-from barcheck.cli import run
+from barcheck.entry import run
 
 run()

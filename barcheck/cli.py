@@ -6,13 +6,14 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Sequence, TextIO
 
 import barcheck
 from barcheck.checker import Settings, check
+from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, run_host_command
+from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
 from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
 from barcheck.render import RENDERERS, document, summary_line
 from barcheck.report.formats import render_doc
@@ -46,15 +47,6 @@ from properties.trace import TRACE_PROPERTIES
 
 FORMATS = ("html", "json", "junit", "md", "sarif", "text")
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="per guest (default: 240 for x86_64, 300 for ppc64le)")
     conform.add_argument("--setup", action="store_true",
                          help="install QEMU and the compilers with apt-get first (needs root or sudo)")
+    add_host_commands(commands)
     return parser
 
 
@@ -254,43 +247,6 @@ def exit_code_for(results: list[Result]) -> int:
     if verdicts & {Verdict.UNKNOWN, Verdict.VACUOUS}:
         return EXIT_INCONCLUSIVE
     return EXIT_PROVED
-
-
-def check_out_dir(directory: Path) -> None:
-    """Reject an unusable --out before any solving starts."""
-    for candidate in (directory, *directory.parents):
-        if candidate.exists():
-            if not candidate.is_dir():
-                raise UsageError(f"--out {str(directory)!r}: {str(candidate)!r} exists and is not a directory")
-            if not os.access(candidate, os.W_OK):
-                raise UsageError(f"--out {str(directory)!r}: {str(candidate)!r} is not writable")
-            return
-
-
-def write_atomically(directory: Path, filename: str, text: str) -> Path:
-    """Write via a temporary file and rename, so no half-written report is ever left."""
-    check_out_dir(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{filename}.", dir=directory)
-    except OSError as err:
-        raise UsageError(f"--out {str(directory)!r}: {err.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, directory / filename)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return directory / filename
-
-
-def _umask() -> int:
-    """The process umask (mkstemp creates files 0600; reports get the usual permissions)."""
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
 
 
 def _list(stdout: TextIO) -> int:
@@ -601,6 +557,8 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
                     "export-test": lambda: export_command(args, stdout, UsageError, write_atomically),
                     "reports": lambda: reports_command(args, stdout, UsageError),
                     "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr)}
+        if args.command in HOST_COMMANDS:
+            return run_host_command(args, stdout, stderr)
         return commands[args.command]()
     except SystemExit as done:
         return int(done.code or 0)

@@ -2,7 +2,8 @@
 two spaces per level).
 
 The nesting is the kernel's resource tree.  `PCI Bus dddd:bb` entries are bus windows: the
-outermost are host-bridge windows, nested ones PCI-to-PCI bridge windows.  An entry named by a
+outermost are host-bridge windows, nested ones PCI-to-PCI bridge windows; an entry with a
+PCI-address child is a window too (device-tree host bridges show as `pci@800000020000000`).  An entry named by a
 PCI address (`0000:00:1f.3`) directly under a bus window is one of that device's BARs (its
 index, 32/64-bit type and prefetchability are not shown); entries below a BAR are its driver's
 claims and are left out.  Everything else (System RAM, Reserved, IOAPIC, HPET, ACPI tables,
@@ -86,37 +87,59 @@ def _entries(text: str, path: str, warnings: Warnings) -> list[_Entry]:
 
 
 def _classify(entries: list[_Entry]) -> tuple[list[DumpBar], list[DumpWindow], list[DumpOther]]:
+    parents = _parents(entries)
+    windows_at = {parents[i] for i, entry in enumerate(entries) if DEVICE.match(entry.name)} - {None}
     bars: list[DumpBar] = []
     windows: list[DumpWindow] = []
     others: list[DumpOther] = []
-    stack: list[_Entry] = []
-    for entry in entries:
-        while stack and stack[-1].depth >= entry.depth:
-            stack.pop()
-        entry.role = _role(entry, stack)
-        stack.append(entry)
-        if entry.role == "window":
-            bus = BUS.match(entry.name)
-            bridged = any(outer.role == "window" for outer in stack[:-1])
-            windows.append(DumpWindow(entry.name, entry.first, entry.last, bridged, int(bus.group(1), 16), entry.line))
-        elif entry.role == "bar":
+    for i, entry in enumerate(entries):
+        parent = None if parents[i] is None else entries[parents[i]]
+        if parent is not None and parent.role in ("bar", "claim"):
+            entry.role = "claim"
+        elif BUS.match(entry.name) or (i in windows_at and not DEVICE.match(entry.name)):
+            entry.role = "window"
+            bridged = _has_window_above(entries, parents, i)
+            windows.append(DumpWindow(entry.name, entry.first, entry.last, bridged, _domain(entries, parents, i),
+                                      entry.line))
+        elif DEVICE.match(entry.name) and parent is not None and parent.role == "window":
+            entry.role = "bar"
             kind = BarKind.MEM64 if entry.last >= FOUR_GIB else BarKind.MEM32
             size = entry.last - entry.first + 1
             bars.append(DumpBar(_device(entry.name), None, kind, False, entry.first, size, line=entry.line))
-        elif entry.role == "other":
+        else:
+            entry.role = "other"
             others.append(DumpOther(entry.name, entry.first, entry.last, entry.line))
     return bars, windows, others
 
 
-def _role(entry: _Entry, stack: list[_Entry]) -> str:
-    parent = stack[-1] if stack else None
-    if parent is not None and parent.role in ("bar", "claim"):
-        return "claim"
-    if BUS.match(entry.name):
-        return "window"
-    if DEVICE.match(entry.name) and parent is not None and parent.role == "window":
-        return "bar"
-    return "other"
+def _parents(entries: list[_Entry]) -> list[int | None]:
+    parents: list[int | None] = []
+    stack: list[int] = []
+    for i, entry in enumerate(entries):
+        while stack and entries[stack[-1]].depth >= entry.depth:
+            stack.pop()
+        parents.append(stack[-1] if stack else None)
+        stack.append(i)
+    return parents
+
+
+def _has_window_above(entries: list[_Entry], parents: list[int | None], i: int) -> bool:
+    current = parents[i]
+    while current is not None:
+        if entries[current].role == "window":
+            return True
+        current = parents[current]
+    return False
+
+
+def _domain(entries: list[_Entry], parents: list[int | None], i: int) -> int | None:
+    bus = BUS.match(entries[i].name)
+    if bus:
+        return int(bus.group(1), 16)
+    for j, entry in enumerate(entries):
+        if parents[j] == i and DEVICE.match(entry.name):
+            return int(entry.name[:4], 16)
+    return None
 
 
 def _device(name: str) -> str:

@@ -55,10 +55,21 @@ def parse(text: str, path: str) -> HostDump:
             warnings.device(device, number, str(err))
     if not devices:
         raise DumpError(path, None, "no lspci device line (bb:dd.f ...) found")
-    notes = () if windows else ("lspci shows no bridge windows here: host-bridge windows are unknown",)
+    notes: tuple[str, ...] = ()
+    kept = [window for window in windows if _holds_a_bar(window, bars)]
+    if len(kept) < len(windows):
+        notes += (f"{len(windows) - len(kept)} 'memory behind bridge' window(s) hold no BAR and are left out "
+                  f"(on powerpc lspci prints them as PCI bus addresses)",)
+        windows = kept
+    notes += ("lspci shows no host-bridge windows: the parent of a root-bus BAR is unknown",)
     notes += ("lspci does not list platform (non-PCI) resources; add --iomem to see them",)
     return HostDump(path, FORMAT, bars=tuple(bars), windows=tuple(windows), devices=tuple(devices),
                     warnings=warnings.all(), notes=notes)
+
+
+def _holds_a_bar(window: DumpWindow, bars: list[DumpBar]) -> bool:
+    return any(window.first <= b.start and b.last <= window.last for b in bars
+               if b.start is not None and b.kind != BarKind.IO)
 
 
 def _address(match: re.Match) -> str:

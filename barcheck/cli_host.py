@@ -1,0 +1,173 @@
+"""`barcheck host` (one machine's dumps) and `barcheck survey` (many machines).
+
+Kept apart from barcheck/cli.py so that `barcheck host` never imports the solver: the whole
+command runs in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from barcheck.cliutil import Parser, UsageError, write_atomically
+from barcheck.hostdump import FORMATS as DUMP_FORMATS, DumpError, load
+from barcheck.hostdump.merge import merge
+from model.policies import PciCore, Policy, UnknownPolicy, get_policy
+from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes
+
+HOST_COMMANDS = ("host", "survey")
+DEFAULT_POLICIES = ("linux-4.7", "linux-4.8")
+DEFAULT_HINT_POLICY = "linux-4.8"
+HOST_FORMATS = ("text", "json", "md")
+SURVEY_FORMATS = ("text", "json", "md", "csv")
+EXTENSIONS = {"text": "txt", "json": "json", "md": "md", "csv": "csv"}
+EXIT_HOLDS, EXIT_LEAK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+def add_commands(commands) -> None:
+    host = commands.add_parser("host", help="check one machine's PCI layout from lspci, pciconf, iomem, sysfs or dmesg dumps")
+    for fmt in DUMP_FORMATS:
+        host.add_argument(f"--{fmt}", action="append", default=[], metavar="FILE" if fmt != "sysfs" else "PATH",
+                          help=f"a {fmt} dump" + (" (a file, or a directory of <address>/resource files)"
+                                                  if fmt == "sysfs" else ""))
+    _common(host, HOST_FORMATS)
+    host.add_argument("--hint-policy", default=DEFAULT_HINT_POLICY, metavar="NAME",
+                      help="the policy the pci=resource_alignment= suggestion is checked against "
+                           f"(default {DEFAULT_HINT_POLICY}; 'none' for no suggestion)")
+    survey = commands.add_parser("survey", help="statistics over many machine dumps, with a plot")
+    survey.add_argument("paths", nargs="+", metavar="DIR", help="directories (searched recursively) or dump files")
+    survey.add_argument("--dump-format", choices=("auto",) + DUMP_FORMATS, default="auto",
+                        help="the format of every dump (default: detected per file)")
+    _common(survey, SURVEY_FORMATS)
+    survey.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                        help="a progress bar on stderr (auto: when stderr is a terminal and there are many dumps)")
+    survey.add_argument("--plot", choices=("png+pdf", "png", "pdf", "none"), default="png+pdf",
+                        help="which plot files --out gets (default png+pdf)")
+
+
+def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    parser.add_argument("--page-size", action="append", default=[], metavar="SIZES",
+                        help="comma-separated page sizes (default 4K,16K,64K)")
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME",
+                        help=f"a policy to ask (repeatable; default {', '.join(DEFAULT_POLICIES)})")
+    parser.add_argument("--format", choices=formats, default="text")
+    parser.add_argument("--out", metavar="DIR", help="write the report into DIR instead of stdout")
+
+
+def select_pages(texts: list[str]) -> list[int]:
+    if not texts:
+        return list(PRESET_PAGE_SIZES)
+    pages: set[int] = set()
+    for text in texts:
+        try:
+            pages.update(page.size_bytes for page in parse_page_sizes(text))
+        except SizeError as err:
+            raise UsageError(f"--page-size {text!r}: {err}") from None
+    return sorted(pages)
+
+
+def select_policies(names: list[str]) -> list[Policy]:
+    chosen = []
+    for name in names or DEFAULT_POLICIES:
+        try:
+            policy = get_policy(name)
+        except UnknownPolicy as err:
+            raise UsageError(f"--policy: {err}") from None
+        if policy.pci_core != PciCore():
+            raise UsageError(f"--policy {name!r}: a PCI-core modifier changes where BARs are placed, but a dump "
+                             f"shows one fixed layout; the pci=resource_alignment= suggestion covers that question")
+        if not policy.placed_by_pci_core:
+            raise UsageError(f"--policy {name!r}: it describes platform devices, not PCI BARs")
+        chosen.append(policy)
+    return list({policy.name: policy for policy in chosen}.values())
+
+
+def _hint_policy(name: str) -> str | None:
+    if name == "none":
+        return None
+    select_policies([name])
+    return name
+
+
+def _host(args: argparse.Namespace, stdout: TextIO) -> int:
+    from barcheck.hostcheck.render import RENDERERS
+    from barcheck.hostcheck.report import check_host
+
+    inputs = [(fmt, path) for fmt in DUMP_FORMATS for path in getattr(args, fmt)]
+    if not inputs:
+        raise UsageError("host: give at least one dump: --lspci, --pciconf, --iomem, --sysfs or --dmesg FILE")
+    pages, policies, hint = select_pages(args.page_size), select_policies(args.policy), _hint_policy(args.hint_policy)
+    try:
+        dump = merge([load(fmt, path) for fmt, path in inputs])
+    except DumpError as err:
+        raise UsageError(str(err)) from None
+    if dump.addresses_hidden:
+        raise UsageError(f"{dump.path}: {dump.notes[0]}")
+    report = check_host(dump, pages, policies, hint)
+    text = RENDERERS[args.format](report)
+    _emit(args, "host", text, stdout)
+    return EXIT_LEAK if report.leaking() else EXIT_HOLDS
+
+
+def _survey(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from barcheck.survey import run_survey
+
+    pages, policies = select_pages(args.page_size), select_policies(args.policy)
+    if args.out:
+        from barcheck.cliutil import check_out_dir
+        check_out_dir(Path(args.out))
+    try:
+        result = run_survey(args.paths, args.dump_format, pages, policies, stderr, args.progress)
+    except DumpError as err:
+        raise UsageError(str(err)) from None
+    from barcheck.survey_render import RENDERERS, render_plots
+    text = RENDERERS[args.format](result)
+    if args.out and args.plot != "none":
+        for name, data in render_plots(result, args.plot.split("+")).items():
+            write_atomically(Path(args.out), name, data)
+    _emit(args, "survey", text, stdout)
+    return EXIT_LEAK if result.leaks else EXIT_HOLDS
+
+
+def _emit(args: argparse.Namespace, stem: str, text: str, stdout: TextIO) -> None:
+    if args.out:
+        path = write_atomically(Path(args.out), f"{stem}.{EXTENSIONS[args.format]}", text)
+        stdout.write(f"wrote {path}\n")
+    else:
+        stdout.write(text)
+
+
+def run_host_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if args.command == "host":
+        return _host(args, stdout)
+    return _survey(args, stdout, stderr)
+
+
+def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
+    """`barcheck host|survey ...` without loading the solver side of the command."""
+    parser = Parser(prog="barcheck")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_commands(commands)
+    try:
+        with contextlib.redirect_stdout(stdout):
+            args = parser.parse_args(list(argv))
+        return run_host_command(args, stdout, stderr)
+    except SystemExit as done:
+        return int(done.code or 0)
+    except UsageError as err:
+        stderr.write(f"barcheck: error: {err}\n")
+        return EXIT_USAGE
+    except Exception as err:  # noqa: BLE001
+        stderr.write(f"barcheck: internal error: {type(err).__name__}: {err}\n")
+        if os.environ.get("BARCHECK_DEBUG"):
+            traceback.print_exc(file=stderr)
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main(sys.argv[1:], sys.stdout, sys.stderr))
