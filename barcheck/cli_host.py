@@ -26,7 +26,7 @@ DEFAULT_HINT_POLICY = "linux-4.8"
 HOST_FORMATS = ("text", "json", "md")
 SURVEY_FORMATS = ("text", "json", "md", "csv")
 EXTENSIONS = {"text": "txt", "json": "json", "md": "md", "csv": "csv"}
-EXIT_HOLDS, EXIT_LEAK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+EXIT_HOLDS, EXIT_LEAK, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
 def add_commands(commands) -> None:
@@ -111,6 +111,8 @@ def _host(args: argparse.Namespace, stdout: TextIO) -> int:
     report = check_host(dump, pages, policies, hint)
     text = RENDERERS[args.format](report)
     _emit(args, "host", text, stdout)
+    if not report.bars:
+        return EXIT_NOTHING
     return EXIT_LEAK if report.leaking() else EXIT_HOLDS
 
 

@@ -31,6 +31,8 @@ class Machine:
     """Per page size: memory BARs smaller than the page."""
     shared: tuple[int, ...]
     """Per page size: sub-page BARs that share a page with another device's BAR."""
+    small_shared: tuple[int, ...]
+    """Per page size: BARs under 4 KiB that share a page with another device's BAR."""
     mmappable: tuple[dict[str, int], ...]
     """Per page size and policy: sub-page BARs the policy lets userspace mmap."""
     leaks: int
@@ -96,6 +98,8 @@ def _machine(report: HostReport) -> Machine:
         subpage=tuple(sum(view.pages[i].subpage for view in views) for i in pages),
         shared=tuple(sum(view.pages[i].subpage and bool(view.pages[i].shares_page_with) for view in views)
                      for i in pages),
+        small_shared=tuple(sum(view.bar.size_bytes < SMALL_BAR_BYTES and bool(view.pages[i].shares_page_with)
+                               for view in views) for i in pages),
         mmappable=tuple({name: sum(view.pages[i].subpage and view.pages[i].policies[name].mmappable
                                    for view in views) for name in report.policies} for i in pages),
         leaks=len(report.leaking()),

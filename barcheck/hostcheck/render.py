@@ -117,7 +117,7 @@ def _page_lines(page: PageView) -> list[str]:
     if page.shares_page_with or page.shares_page_with_other:
         lines.append(f"        shares a page with: {', '.join(page.shares_page_with + page.shares_page_with_other)}")
     if page.hotplug_pages:
-        lines.append(f"        hot-plug: a new BAR could land in page(s) {', '.join(f'{p:#x}' for p in page.hotplug_pages)}")
+        lines.append(f"        hot-plug: while no dummy is held, a new BAR could land in page(s) {', '.join(f'{p:#x}' for p in page.hotplug_pages)}")
     verdicts = []
     for name in sorted(page.policies):
         view = page.policies[name]
@@ -153,6 +153,9 @@ def render_text(report: HostReport) -> str:
     if report.warnings:
         out += ["", "WARNINGS"] + [f"  {warning}" for warning in report.warnings]
     leaks = report.leaking()
+    if not report.bars:
+        out += ["", "no assigned memory BAR in the dump: nothing was checked"]
+        return "\n".join(out) + "\n"
     out += ["", f"isolation: {'FAILS for ' + str(len(leaks)) + ' BAR/page-size/policy case(s)' if leaks else 'holds'} "
             f"for {len(report.bars)} memory BAR(s)"]
     return "\n".join(out) + "\n"
