@@ -71,18 +71,18 @@ def select_pages(texts: list[str]) -> list[int]:
     return sorted(pages)
 
 
-def select_policies(names: list[str]) -> list[Policy]:
+def select_policies(names: list[str], option: str = "--policy") -> list[Policy]:
     chosen = []
     for name in names or DEFAULT_POLICIES:
         try:
             policy = get_policy(name)
         except UnknownPolicy as err:
-            raise UsageError(f"--policy: {err}") from None
+            raise UsageError(f"{option}: {err}") from None
         if policy.pci_core != PciCore():
-            raise UsageError(f"--policy {name!r}: a PCI-core modifier changes where BARs are placed, but a dump "
+            raise UsageError(f"{option} {name!r}: a PCI-core modifier changes where BARs are placed, but a dump "
                              f"shows one fixed layout; the pci=resource_alignment= suggestion covers that question")
         if not policy.placed_by_pci_core:
-            raise UsageError(f"--policy {name!r}: it describes platform devices, not PCI BARs")
+            raise UsageError(f"{option} {name!r}: it describes platform devices, not PCI BARs")
         chosen.append(policy)
     return list({policy.name: policy for policy in chosen}.values())
 
@@ -90,7 +90,7 @@ def select_policies(names: list[str]) -> list[Policy]:
 def _hint_policy(name: str) -> str | None:
     if name == "none":
         return None
-    select_policies([name])
+    select_policies([name], "--hint-policy")
     return name
 
 

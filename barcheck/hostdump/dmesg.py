@@ -30,7 +30,12 @@ OLD_FAILED = re.compile(r"^BAR (\d+): (?:no space|failed to assign)")
 BRIDGE_WINDOW = re.compile(r"^\s*bridge window " + RESOURCE + r"(.*)$")
 ROOT_RESOURCE = re.compile(r"^root bus resource " + RESOURCE)
 BUS_RESOURCE = re.compile(r"^resource \d+ " + RESOURCE)
-DEVICE_ID = re.compile(r"^\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\] type")
+DEVICE_ID = re.compile(r"^\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\] type ([0-9a-fA-F]{2})")
+SRIOV_REGISTERS = 0x100
+"""`reg 0x184:` lines probe the SR-IOV capability's VF BARs (extended config space), not a BAR."""
+FIRST_IOV_BRIDGE_SLOT = 13
+"""With CONFIG_PCI_IOV, resource slots 7-12 are VF BARs and 13-16 bridge windows; a `type 00`
+endpoint's `BAR 7: assigned` is a VF BAR, which is not one of the device's own BARs."""
 
 
 def looks_like(text: str) -> bool:
@@ -59,6 +64,7 @@ class _State:
         self.bars: dict[tuple[str, int], DumpBar] = {}
         self.windows: dict[tuple[int, int], DumpWindow] = {}
         self.devices: dict[str, None] = {}
+        self.types: dict[str, str] = {}
 
     def device(self, device: str, rest: str, number: int) -> None:
         self.devices.setdefault(device, None)
@@ -70,14 +76,20 @@ class _State:
     def _device_line(self, device: str, rest: str, number: int) -> None:
         if "add_size" in rest or " to [bus" in rest:
             return
+        identity = DEVICE_ID.match(rest)
+        if identity:
+            self.types[device] = identity.group(1)
+            return
         window = BRIDGE_WINDOW.match(rest)
         if window:
             self._window(device, True, window, number)
             return
         old = OLD_REG.match(rest)
         if old:
-            index = _register_index(int(old.group(1), 16))
-            self._bar(device, index, old, 2, number)
+            register = int(old.group(1), 16)
+            if register >= SRIOV_REGISTERS:
+                return
+            self._bar(device, _register_index(register), old, 2, number)
             return
         new = NEW_BAR.match(rest)
         if new:
@@ -93,7 +105,7 @@ class _State:
             index = int(assigned.group(1))
             if index <= 6:
                 self._bar(device, index, assigned, 2, number)
-            else:
+            elif self.types.get(device) == "01" or index >= FIRST_IOV_BRIDGE_SLOT:
                 self._window(device, True, assigned, number, offset=1)
             return
         failed = OLD_FAILED.match(rest)

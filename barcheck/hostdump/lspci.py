@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from barcheck.hostdump.common import Warnings, hex_number, lspci_size, text_lines
+from barcheck.hostdump.common import MAX_ADDRESS, Warnings, hex_number, lspci_size, text_lines
 from barcheck.hostdump.model import DumpBar, DumpError, DumpWindow, HostDump
 from model.pci import BarKind
 
@@ -29,7 +29,7 @@ UNPLACED = ("<unassigned>", "<ignored>", "<invalid-64bit-slot>", "<broken-64-bit
 
 
 def looks_like(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("lspci:")), "")
     return bool(HEADER.match(first)) and "@pci" not in first
 
 
@@ -59,7 +59,7 @@ def parse(text: str, path: str) -> HostDump:
     kept = [window for window in windows if _holds_a_bar(window, bars)]
     if len(kept) < len(windows):
         notes += (f"{len(windows) - len(kept)} 'memory behind bridge' window(s) hold no BAR and are left out "
-                  f"(on powerpc lspci prints them as PCI bus addresses)",)
+                  f"(an empty window is no BAR's parent; on powerpc lspci prints windows as PCI bus addresses)",)
         windows = kept
     notes += ("lspci shows no host-bridge windows: the parent of a root-bus BAR is unknown",)
     notes += ("lspci does not list platform (non-PCI) resources; add --iomem to see them",)
@@ -90,7 +90,8 @@ def _read_line(line: str, number: int, device: str, path: str, bars: list, windo
     if window:
         first, last = (hex_number(g, path, number, "window address") for g in window.groups()[-2:])
         if first <= last:
-            windows.append(DumpWindow(device, first, last, bridge=True, domain=int(device[:4], 16), line=number))
+            windows.append(DumpWindow(device, first, last, bridge=True, domain=int(device.split(":")[0], 16),
+                                      line=number))
         return
     if re.match(r"^\s+Region \d+:", line):
         raise ValueError(f"unreadable Region line {line.strip()!r}")
@@ -101,6 +102,13 @@ def _size(rest: str) -> int:
     if not match:
         raise ValueError("a BAR line without [size=...]: run lspci as root, or with -vv")
     return lspci_size(match.group(1))
+
+
+def _check_extent(start: int | None, size: int) -> None:
+    if size == 0:
+        raise ValueError("a BAR of size 0")
+    if start is not None and start + size - 1 > MAX_ADDRESS:
+        raise ValueError(f"a BAR at {start:#x} of {size:#x} bytes ends beyond 64 bits")
 
 
 def _start(text: str, number: int, path: str) -> int | None:
@@ -118,21 +126,24 @@ def _region(match: re.Match, number: int, device: str, path: str) -> DumpBar:
         raise ValueError(f"Region {index} is beyond BAR5")
     size = _size(rest)
     start = _start(address, number, path)
+    _check_extent(start, size)
     decoding = "[disabled]" not in rest
+    virtual = bool(virtual) or "[virtual]" in rest
     if space.startswith("I/O"):
-        return DumpBar(device, index, BarKind.IO, False, start, size, decoding, bool(virtual), number)
+        return DumpBar(device, index, BarKind.IO, False, start, size, decoding, virtual, number)
     mem_type = MEM_TYPE.match(rest)
     if not mem_type:
         raise ValueError(f"a Memory line without (NN-bit, prefetchable): {rest.strip()!r}")
     kind = BarKind.MEM64 if mem_type.group(1) == "64-bit" else BarKind.MEM32
     prefetchable = mem_type.group(2) is None
-    return DumpBar(device, index, kind, prefetchable, start, size, decoding, bool(virtual), number)
+    return DumpBar(device, index, kind, prefetchable, start, size, decoding, virtual, number)
 
 
 def _rom(match: re.Match, number: int, device: str, path: str) -> DumpBar:
     virtual, address, rest = match.groups()
     size = _size(rest)
     start = _start(address, number, path)
+    _check_extent(start, size)
     virtual = bool(virtual) or "[virtual]" in rest
     decoding = "[disabled" not in rest
     return DumpBar(device, 6, BarKind.ROM, True, start, size, decoding, virtual, number)

@@ -33,6 +33,10 @@ IORESOURCE_ROM_ENABLE = 0x1
 ROM_SLOT = 6
 VF_SLOTS = 6
 WINDOW_SLOTS = 4
+FULL_COUNTS = (7, 11, 13, 17)
+HEAD_LINES = 10
+"""`head` prints 10 lines of each file: the first slots, so BAR0-5 and the ROM are all there."""
+MAX_STRAY_WARNINGS = 20
 ADDRESS = r"([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"
 GREP_LINE = re.compile(r"^(.*?/)?" + ADDRESS + r"/resource:(.*)$")
 HEAD_LINE = re.compile(r"^==> (.*?/)?" + ADDRESS + r"/resource <==$")
@@ -55,24 +59,32 @@ def parse(text: str, path: str) -> HostDump:
     per_device: dict[str, list[tuple[int, str]]] = {}
     single = _device_of_path(path)
     device = None
-    for number, line in text_lines(text):
+    stray: list[tuple[int, str]] = []
+    lines = text_lines(text)
+    cut_mid_line = bool(text) and not text.endswith("\n")
+    for number, line in lines:
         if not line.strip():
             continue
         grep, head = GREP_LINE.match(line), HEAD_LINE.match(line)
         if head:
             device = head.group(2).lower()
             per_device.setdefault(device, [])
-            continue
-        if grep:
+        elif grep:
             per_device.setdefault(grep.group(2).lower(), []).append((number, grep.group(3)))
-            continue
-        if device is None and single is None:
-            raise DumpError(path, number, "a resource line without a device: use `grep -H . "
-                            "/sys/bus/pci/devices/*/resource`, or name the file <address>/resource")
-        per_device.setdefault(device or single, []).append((number, line))
+        elif (device or single) is not None and TRIPLE.match(line):
+            per_device.setdefault(device or single, []).append((number, line))
+        else:
+            if line.startswith("==>"):
+                device = None
+            if not (cut_mid_line and number == len(lines)):
+                stray.append((number, line))
     if not per_device:
-        raise DumpError(path, None, "no sysfs resource line (0xSTART 0xEND 0xFLAGS) found")
-    return _dump(path, per_device)
+        raise DumpError(path, stray[0][0] if stray else None,
+                        "no sysfs resource line (0xSTART 0xEND 0xFLAGS) with a device: use `grep -H . "
+                        "/sys/bus/pci/devices/*/resource`, or name the file <address>/resource")
+    cut_device = next(reversed(per_device)) if cut_mid_line else None
+    head_form = any(HEAD_LINE.match(line) for _, line in lines)
+    return _dump(path, per_device, stray, cut_device, head_form)
 
 
 def _device_of_path(path: str) -> str | None:
@@ -91,44 +103,68 @@ def _from_directory(path: str) -> HostDump:
     return _dump(path, per_device)
 
 
-def _dump(path: str, per_device: dict[str, list[tuple[int, str]]]) -> HostDump:
+def _dump(path: str, per_device: dict[str, list[tuple[int, str]]],
+          stray: list[tuple[int, str]] = (), cut_device: str | None = None, head_form: bool = False) -> HostDump:
     warnings = Warnings(path)
+    for number, line in stray[:MAX_STRAY_WARNINGS]:
+        warnings.general(number, f"not a resource line of any device, skipped: {line.strip()[:60]!r}")
+    if len(stray) > MAX_STRAY_WARNINGS:
+        warnings.general(0, f"{len(stray) - MAX_STRAY_WARNINGS} more such lines skipped")
     bars: list[DumpBar] = []
     windows: list[DumpWindow] = []
     others: list[DumpOther] = []
     for device in sorted(per_device):
         rows = [(n, line) for n, line in per_device[device] if line.strip()]
-        try:
-            _device(device, rows, path, bars, windows, others)
-        except ValueError as err:
-            warnings.device(device, rows[0][0] if rows else 0, str(err))
+        rows_are_prefix = device == cut_device or (head_form and len(rows) == HEAD_LINES)
+        _device(device, rows, warnings, bars, windows, others, prefix_ok=rows_are_prefix)
     notes = ("sysfs resource files list no platform (non-PCI) resources; add --iomem to see them",)
     return HostDump(path, FORMAT, bars=tuple(bars), windows=tuple(windows), others=tuple(others),
                     devices=tuple(sorted(per_device)), warnings=warnings.all(), notes=notes)
 
 
-def _device(device: str, rows: list[tuple[int, str]], path: str, bars: list, windows: list, others: list) -> None:
-    triples = []
+def _device(device: str, rows: list[tuple[int, str]], warnings: Warnings, bars: list, windows: list,
+            others: list, prefix_ok: bool = False) -> None:
+    """`prefix_ok`: the device's lines are the end of a file cut short, so they are its first slots."""
+    triples: list[tuple[int, int, int, int] | None] = []
     for number, line in rows:
         match = TRIPLE.match(line)
         if not match:
-            raise ValueError(f"not a resource line: {line.strip()[:60]!r}")
+            warnings.device(device, number, f"unreadable resource line {line.strip()[:60]!r}, its slot is skipped")
+            triples.append(None)
+            continue
         triples.append((number, *(int(group, 16) for group in match.groups())))
-    if len(triples) not in (7, 11, 13, 17):
-        raise ValueError(f"{len(triples)} resource lines; resource_show() prints 7, 11, 13 or 17")
-    has_vfs = len(triples) in (13, 17)
-    window_base = len(triples) - WINDOW_SLOTS if len(triples) in (11, 17) else len(triples)
-    for slot, (number, start, end, flags) in enumerate(triples):
+    count = len(triples)
+    if count not in FULL_COUNTS:
+        if not prefix_ok:
+            warnings.device(device, rows[0][0] if rows else 0,
+                            f"{count} resource lines, not the 7, 11, 13 or 17 resource_show() prints: the device "
+                            f"is skipped (a missing line would shift every BAR index after it)")
+            return
+        warnings.device(device, rows[0][0] if rows else 0,
+                        f"{count} resource lines, not the 7, 11, 13 or 17 resource_show() prints (a file cut short, "
+                        f"or `head`): only BAR0-5 and the ROM are read")
+        triples = triples[:ROM_SLOT + 1]
+    has_vfs = count in (13, 17)
+    window_base = count - WINDOW_SLOTS if count in (11, 17) else count
+    for slot, triple in enumerate(triples):
+        if triple is None:
+            continue
+        number, start, end, flags = triple
         if flags == 0 and start == 0 and end == 0:
             continue
         if slot >= window_base:
             if flags & IORESOURCE_MEM and not flags & (IORESOURCE_UNSET | IORESOURCE_DISABLED) and start <= end:
-                windows.append(DumpWindow(device, start, end, bridge=True, domain=int(device[:4], 16), line=number))
+                windows.append(DumpWindow(device, start, end, bridge=True, domain=int(device.split(":")[0], 16),
+                                          line=number))
         elif has_vfs and ROM_SLOT < slot <= ROM_SLOT + VF_SLOTS:
             if flags & IORESOURCE_MEM and not flags & IORESOURCE_UNSET and start <= end:
                 others.append(DumpOther(f"{device} VF BAR {slot - ROM_SLOT - 1}", start, end, number))
         else:
-            bar = _bar(device, slot, number, start, end, flags)
+            try:
+                bar = _bar(device, slot, number, start, end, flags)
+            except ValueError as err:
+                warnings.device(device, number, str(err))
+                continue
             if bar is not None:
                 bars.append(bar)
 
