@@ -17,7 +17,7 @@ from barcheck.hostcheck.space import MIN_BAR_BYTES, first_slots, free_gaps, pare
 from barcheck.hostcheck.tree import BAR, OTHER, Node, Tree
 from model.ops import ConcreteOps
 from model.pci import Bar, BarKind
-from model.policies import Policy, ProbeRequest
+from model.policies import Policy, ProbeRequest, get_policy
 from model.ranges import Range
 from model.resource_tree import Child
 
@@ -100,7 +100,6 @@ def _page_view(tree: Tree, node: Node, page: int, policies: list[Policy], hint_p
 def _mmappable_under(tree: Tree, node: Node, page: int, name: str, views: dict[str, PolicyView]) -> bool:
     if name in views:
         return views[name].mmappable
-    from model.policies import get_policy
     return _policy_view(get_policy(name), tree, node, page).mmappable
 
 

@@ -120,7 +120,7 @@ def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: st
     order = page_bytes.bit_length() - 1
     policy = get_policy(f"{policy_name}+resource_alignment={size_name(page_bytes)}")
     moved = [n for n in tree.nodes if n.role == BAR and n.name in devices and n.bar.is_memory
-             and n.bar.index is not None and n.bar.index < 6 and n.bar.size_bytes < page_bytes]
+             and (n.bar.index is None or n.bar.index < 6) and n.bar.size_bytes < page_bytes]
     moved_keys = {n.key for n in moved}
     placed: dict[int, tuple[int, int]] = {}
     for node in sorted(moved, key=lambda n: (n.first, n.key)):
