@@ -11,8 +11,8 @@ The check runs the model on the realigned resource (model/realign.py with the po
 mmappable, and the mapping isolated, wherever the PCI core may place it.  For an order whose
 alignment is at least the page size, the grown resource is a whole number of pages, so the
 size >= PAGE_SIZE rule applies at every placement (the catalogue proves
-mmap.subpage-available for linux-4.8+resource_alignment); the check places it at the first
-free aligned slot of its parent and runs the probe and the isolation check there.  A smaller
+mmap.subpage-available for linux-4.8+resource_alignment); the check places it at the free
+aligned slot of its parent nearest its old start and runs the probe and the isolation check there.  A smaller
 order leaves a sub-page resource whose mmappability depends on where it lands; it is rejected
 with a placement that is not mmappable.
 """
@@ -39,7 +39,7 @@ class Hint:
     """`pci=resource_alignment=ORDER@DDDD:BB:DD.F`, or None when no entry was found to work."""
     order: int | None
     placed_at: int | None
-    """Where the check placed the grown resource (the first free aligned slot in its parent)."""
+    """Where the check placed the grown resource (the free aligned slot of its parent nearest its old start)."""
     policy: str
     reason: str
 
