@@ -13,15 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from barcheck.hostcheck.hint import Hint, resource_alignment_hint
+from barcheck.hostcheck.probe import OPS, probe, to_model_bar
 from barcheck.hostcheck.space import MIN_BAR_BYTES, first_slots, free_gaps, parent_range
 from barcheck.hostcheck.tree import BAR, OTHER, Node, Tree
-from model.ops import ConcreteOps
-from model.pci import Bar, BarKind
-from model.policies import Policy, ProbeRequest, get_policy
+from model.policies import Policy, get_policy
 from model.ranges import Range
-from model.resource_tree import Child
-
-OPS = ConcreteOps(64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +64,6 @@ def analyse_bar(tree: Tree, node: Node, page_sizes: list[int], policies: list[Po
     parent = tree.node(tree.parent[node.key])
     views = tuple(_page_view(tree, node, page, policies, hint_policy) for page in page_sizes)
     return BarView(node, None if parent is None else parent.label, views)
-
-
-def to_model_bar(node: Node, start: int | None = None, size_bytes: int | None = None) -> Bar:
-    bar = node.bar
-    index = 0 if bar.index is None else bar.index
-    return Bar(index, int(bar.kind), bar.prefetchable, node.first if start is None else start,
-               bar.size_bytes if size_bytes is None else size_bytes)
-
-
-def probe(policy: Policy, tree: Tree, node: Node, page_bytes: int, bar: Bar):
-    first, last = parent_range(tree, node)
-    children = tuple(Child(Range(s.first, s.last), True) for s in tree.siblings(node.key))
-    return policy.probe(OPS, ProbeRequest(page_bytes, bar, Range(first, last), children))
 
 
 def _page_view(tree: Tree, node: Node, page: int, policies: list[Policy], hint_policy: str | None) -> PageView:

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from barcheck.hostcheck.probe import OPS, probe, probe_among, to_model_bar
 from barcheck.hostcheck.space import first_slots, free_gaps, parent_range
 from barcheck.hostcheck.tree import BAR, Node, Tree
-from model.ops import ConcreteOps
-from model.policies import ProbeRequest, get_policy
+from model.policies import get_policy
 from model.ranges import Range
-from model.resource_tree import Child, request_resource
 from model.realign import realign
+from model.resource_tree import Child, request_resource
 from model.units import size_name
-
-OPS = ConcreteOps(64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +68,6 @@ def nearest_slots(tree: Tree, node: Node, size_bytes: int, align_bytes: int, cou
 
 
 def _try_order(tree: Tree, node: Node, page_bytes: int, policy_name: str, order: int) -> Hint:
-    from barcheck.hostcheck.analyse import probe, to_model_bar
-
     align = 1 << order
     policy = get_policy(f"{policy_name}+resource_alignment={size_name(align)}")
     grown = realign(OPS, policy.pci_core, to_model_bar(node), True, page_bytes).resource
@@ -112,8 +108,6 @@ class JointCheck:
 
 def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: str) -> JointCheck:
     """Check one parameter naming every hinted device at once: all their small BARs grow and move together."""
-    from barcheck.hostcheck.analyse import to_model_bar
-
     devices = sorted({node.name for node in hinted})
     if not devices:
         return JointCheck(None, (), "no device needs a parameter")
@@ -124,12 +118,9 @@ def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: st
     moved_keys = {n.key for n in moved}
     placed: dict[int, tuple[int, int]] = {}
     for node in sorted(moved, key=lambda n: (n.first, n.key)):
-        parent = tree.parent[node.key]
-        taken = [n for n in tree.nodes if tree.parent.get(n.key) == parent and n.key not in moved_keys]
-        taken += [_range_node(first, last) for key, (first, last) in placed.items() if tree.parent[key] == parent]
         first, last = parent_range(tree, node)
-        gaps = free_gaps(first, last, taken)
-        slots = sorted((s for gap in gaps for s in first_slots(gap, page_bytes, page_bytes)),
+        taken = [Node(-1, BAR, "", lo, hi, 0) for lo, hi in _others_in_parent(tree, node, moved_keys, placed)]
+        slots = sorted((s for gap in free_gaps(first, last, taken) for s in first_slots(gap, page_bytes, page_bytes)),
                        key=lambda s: (abs(s - node.first), s))
         if not slots:
             return JointCheck(None, (), f"{node.label} does not fit once grown to {size_name(page_bytes)}: "
@@ -137,14 +128,11 @@ def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: st
         placed[node.key] = (slots[0], slots[0] + page_bytes - 1)
     for node in moved:
         start, last = placed[node.key]
-        parent = tree.parent[node.key]
-        children = [Child(Range(n.first, n.last), True) for n in tree.nodes
-                    if tree.parent.get(n.key) == parent and n.key not in moved_keys]
-        children += [Child(Range(*placed[k]), True) for k in placed if k != node.key and tree.parent[k] == parent]
-        first, plast = parent_range(tree, node)
-        bar = to_model_bar(node, start, page_bytes)
-        outcome = policy.probe(OPS, ProbeRequest(page_bytes, bar, Range(first, plast), tuple(children)))
-        fits = request_resource(OPS, Range(first, plast), tuple(children), Range(start, last))
+        parent = parent_range(tree, node)
+        children = _others_in_parent(tree, node, moved_keys, placed)
+        outcome = probe_among(policy, page_bytes, to_model_bar(node, start, page_bytes), parent, children)
+        fits = request_resource(OPS, Range(*parent), tuple(Child(Range(*c), True) for c in children),
+                                Range(start, last))
         if not (outcome.mmappable and fits):
             return JointCheck(None, (), f"{node.label} placed at {start:#x} is not mmappable")
     entries = ";".join(f"{order}@{device}" for device in devices)
@@ -154,5 +142,9 @@ def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: st
                       f"and are placed together at the nearest free aligned slots; each is then mmappable")
 
 
-def _range_node(first: int, last: int) -> Node:
-    return Node(-1, "bar", "", first, last, 0)
+def _others_in_parent(tree: Tree, node: Node, moved_keys: set[int],
+                      placed: dict[int, tuple[int, int]]) -> list[tuple[int, int]]:
+    """What sits under the node's parent once the moved BARs left: the BARs that stay, and those already placed."""
+    parent = tree.parent[node.key]
+    stay = [(n.first, n.last) for n in tree.nodes if tree.parent.get(n.key) == parent and n.key not in moved_keys]
+    return stay + [placed[k] for k in placed if k != node.key and tree.parent[k] == parent]

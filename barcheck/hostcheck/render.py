@@ -165,12 +165,13 @@ def _summary_lines(report: HostReport) -> list[str]:
     names = list(report.policies)
     header = ["page", "memory BARs", "sub-page", "sub-page sharing"] + [f"mmap {n}" for n in names]
     rows = [header]
-    for row in summary(report):
+    computed = summary(report)
+    for row in computed:
         rows.append([size_name(row["page_size"]), str(row["memory_bars"]), str(row["subpage"]),
                      str(row["subpage_shared"])] + [str(row["mmappable"][n]) for n in names])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["SUMMARY"] + ["  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
-    for row in summary(report):
+    for row in computed:
         joint = row["kernel_parameter"]
         if joint is None:
             continue
