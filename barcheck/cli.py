@@ -14,6 +14,7 @@ import barcheck
 from barcheck.checker import Settings, check
 from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, run_host_command
 from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
+from barcheck.cli_selftest import add_command as add_selftest_command, selftest_command
 from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
 from barcheck.render import RENDERERS, document, summary_line
 from barcheck.report.formats import render_doc
@@ -47,6 +48,7 @@ from properties.trace import TRACE_PROPERTIES
 
 FORMATS = ("html", "json", "junit", "md", "sarif", "text")
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--setup", action="store_true",
                          help="install QEMU and the compilers with apt-get first (needs root or sudo)")
     add_host_commands(commands)
+    add_selftest_command(commands, _positive)
     return parser
 
 
@@ -556,12 +559,16 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
                     "explain": lambda: explain_command(args, stdout, UsageError),
                     "export-test": lambda: export_command(args, stdout, UsageError, write_atomically),
                     "reports": lambda: reports_command(args, stdout, UsageError),
-                    "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr)}
+                    "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr),
+                    "selftest": lambda: selftest_command(args, stdout, stderr)}
         if args.command in HOST_COMMANDS:
             return run_host_command(args, stdout, stderr)
         return commands[args.command]()
     except SystemExit as done:
         return int(done.code or 0)
+    except KeyboardInterrupt:
+        stderr.write("barcheck: interrupted\n")
+        return EXIT_INTERRUPTED
     except UsageError as err:
         stderr.write(f"barcheck: error: {err}\n")
         return EXIT_USAGE

@@ -45,6 +45,9 @@ def write_atomically(directory: Path, filename: str, text: str | bytes) -> Path:
                 out.write(text)
         os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, directory / filename)
+    except OSError as err:
+        Path(temp).unlink(missing_ok=True)
+        raise UsageError(f"--out {str(directory / filename)!r}: {err.strerror}") from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

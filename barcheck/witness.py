@@ -87,13 +87,17 @@ def _max_bar(scope: Mapping[str, Any]) -> int | None:
     return None if value is None else int(value, 16)
 
 
-def replay_witness(witness: Mapping[str, Any]) -> Replayed:
-    """Run a saved witness on the concrete semantics; WireError names a malformed field."""
+def replay_witness(witness: Mapping[str, Any], policy: Policy | None = None) -> Replayed:
+    """Run a saved witness on the concrete semantics; WireError names a malformed field.
+
+    `policy` replays the same inputs under another policy than the one named in the witness
+    (the self-test asks whether a mutant's counterexample also breaks the unmutated policy).
+    """
     if not isinstance(witness, Mapping):
         raise WireError("replay: expected an object")
     if witness.get("schema") != WITNESS_SCHEMA:
         raise WireError(f"replay.schema: expected {WITNESS_SCHEMA!r}, got {witness.get('schema')!r}")
-    policy = _policy(witness)
+    policy = policy if policy is not None else _policy(witness)
     page_bytes = decode(int, witness.get("page_size"), "replay.page_size")
     if page_bytes <= 0 or page_bytes & (page_bytes - 1):
         raise WireError(f"replay.page_size: {page_bytes:#x} is not a power of two")

@@ -141,7 +141,8 @@ def _mmap(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Step
 
 
 def _munmap(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Step:
-    return Step(state.mapped[b], state.replace(mapped=with_item(state.mapped, b, ops.false())))
+    after = _release_dummies(ops, state, (b,), policy.releases_dummy_at_munmap)
+    return Step(state.mapped[b], after.replace(mapped=with_item(after.mapped, b, ops.false())))
 
 
 def _assign(ops: Ops, st: Structure, state: State, bars: Sequence[int], placement: str,

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from model.ops import Flag, Ops, Word
-from model.pgoff import region_pages_shift, split_pgoff, zap_end_pgoff
+from model.pgoff import region_pages_shift, split_pgoff
 from model.policies.base import (PGOFF_REGION, POPULATE_AT_FAULT, POPULATE_AT_MMAP, REVOKE_MAPPING_RANGE,
                                  REVOKE_VMA_LIST, Policy)
 from model.ranges import Range, align_up, umax
@@ -299,7 +299,7 @@ def revoke(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState, d: int) -> V
             after = after.replace(pte_live=with_item(after.pte_live, b, live),
                                   listed=with_item(after.listed, b, ops.false()))
         elif policy.revokes_by == REVOKE_MAPPING_RANGE:
-            after = _zap_prefix(ops, after, b, ops.const(zap_end_pgoff(s.page_shift)))
+            after = _zap_prefix(ops, after, b, ops.const(policy.zap_end_pgoff(s.page_shift)))
     return after
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from model.ops import Ops
 from model.pci import BarKind
 from model.policies import Policy
-from model.ranges import overlaps, within_union
+from model.ranges import contains, is_nonempty, overlaps, within_union
 from model.scenario import Origin, PairScenario, Relation, Shape
 from model.units import size_name
 from properties.registry import Evaluation, Property, register
@@ -123,6 +123,39 @@ WINDOW_WITHIN = register(Property(
     scope=PAIRWISE_SCOPE,
     evaluate=_within_evaluate,
     explain=_within_explain,
+))
+
+
+def _covers_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
+    sit = situate(ops, sc, policy)
+    covers = ops.all_of(is_nonempty(ops, sit.window), contains(ops, sit.window, sit.bar.range(ops)))
+    return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, covers))
+
+
+def _covers_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -> str:
+    window = (f"[{facts['window_start']:#x}-{facts['window_end']:#x}]"
+              if facts["window_start"] <= facts["window_end"] else "empty")
+    return (
+        f"Under {policy_name} at {_page_text(sc)}, {_bar_text(sc)} is reported mmappable "
+        f"(VFIO_REGION_INFO_FLAG_MMAP), but the largest mmap vfio_pci_core_mmap() then allows reaches "
+        f"{window}, which does not hold every byte of the BAR: userspace told it may map the region "
+        f"cannot map all of it, or maps it at the wrong place." + _fixed_note(sc)
+    )
+
+
+WINDOW_COVERS = register(Property(
+    id="mmap.window-covers-bar",
+    title="The mmap window of a BAR the probe marks mmappable holds the whole BAR",
+    statement=(
+        "For every BAR the policy marks mmappable, the window vfio_pci_core_mmap() lets userspace "
+        "map (PAGE_ALIGN(size) bytes from the page holding the BAR start, checked against "
+        "`req_start + req_len > phys_len`) is non-empty and holds every byte of the BAR, so the "
+        "VFIO_REGION_INFO_FLAG_MMAP that vfio_pci_probe_mmaps() grants can be used for the whole "
+        "region at its true address."
+    ),
+    scope=PAIRWISE_SCOPE,
+    evaluate=_covers_evaluate,
+    explain=_covers_explain,
 ))
 
 

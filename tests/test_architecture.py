@@ -171,6 +171,7 @@ ALLOWED_RAW_OPERATORS = Counter({
     ("model/ranges.py", "fits", "<"): 1,
     ("model/scenario.py", "parent_is_bridge_window", ">="): 1,
     ("properties/core.py", "_first_uncovered", "<="): 6,
+    ("properties/core.py", "_covers_explain", "<="): 1,
     ("properties/alignment.py", "_why_not_mmappable", ">="): 2,
     ("properties/alignment.py", "_why_not_mmappable", "<="): 1,
     ("properties/alignment.py", "_why_not_mmappable", "%"): 1,

@@ -86,6 +86,12 @@ class PciCore:
             return ops.const(0)
         return page_bytes if self.parameter_bytes == 0 else ops.const(self.parameter_bytes)
 
+    def request(self, ops: Ops, page_bytes: Word, named: bool) -> "Request":
+        """A matching parameter entry resizes (`*resize = true`); the default only aligns the start."""
+        if named and self.parameter_bytes is not None:
+            return Request(self.parameter_align(ops, page_bytes), ops.true())
+        return Request(self.default_align(ops, page_bytes), ops.false())
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -102,9 +108,7 @@ def specified_alignment(ops: Ops, core: PciCore, page_bytes: Word, named: bool) 
     PCI_PROBE_ONLY is outside the model: with it set the parameter is ignored,
     and whether a default-realigned BAR is ever assigned is not established.
     """
-    if named and core.parameter_bytes is not None:
-        return Request(core.parameter_align(ops, page_bytes), ops.true())
-    return Request(core.default_align(ops, page_bytes), ops.false())
+    return core.request(ops, page_bytes, named)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from model.ops import Flag, Ops, Word
 from model.msix import Area, MsixLayout, MsixMmap, Platform
 from model.pci import Bar
+from model.pgoff import zap_end_pgoff
 from model.policies.alignment import PciCore
 from model.ranges import Range
 from model.resource_tree import Child
@@ -63,6 +64,8 @@ class Policy:
     """vfio_pci_core_disable() (last close) releases every dummy."""
     releases_dummy_at_reset: ClassVar[bool] = False
     """VFIO_DEVICE_RESET leaves the reservations alone."""
+    releases_dummy_at_munmap: ClassVar[bool] = False
+    """munmap() of a BAR leaves its reservation alone (it lives until the device is disabled)."""
 
     def query(self, ops: Ops, req: ProbeRequest, first: ProbeOutcome) -> Flag:
         """Ask again, later, whether the BAR may be mmapped.  Default: the cached answer."""
@@ -90,6 +93,10 @@ class Policy:
     has_command_register: ClassVar[bool] = True
     """PCI config space (COMMAND memory bit, PM capability, bus resets); false for platform devices."""
     revocation_ref: ClassVar[str] = ""
+
+    def zap_end_pgoff(self, page_shift: int) -> int:
+        """The end (exclusive, in vm_pgoff numbering) of the file range vfio_pci_zap_bars() unmaps."""
+        return zap_end_pgoff(page_shift)
     """File, function and commit of the mmap, fault and zap code the revocation aspect models."""
 
     has_msix: ClassVar[bool] = True

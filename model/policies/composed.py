@@ -9,7 +9,7 @@ from model.policies.alignment import MODIFIERS, PciCore
 from model.policies.base import Policy, ProbeOutcome, ProbeRequest
 from model.ranges import Range
 
-ASPECTS = ("releases_dummy_at_close", "releases_dummy_at_reset", "pgoff_holds", "populates_at", "revokes_by",
+ASPECTS = ("releases_dummy_at_close", "releases_dummy_at_reset", "releases_dummy_at_munmap", "pgoff_holds", "populates_at", "revokes_by",
            "placed_by_pci_core", "has_command_register", "revocation_ref", "has_msix", "msix_ref")
 """Class attributes of the base policy a configured policy keeps as they are."""
 
@@ -44,6 +44,9 @@ class Configured(Policy):
 
     def mmap_window(self, ops: Ops, bar: Bar, page_bytes: Word) -> Range:
         return self.base.mmap_window(ops, bar, page_bytes)
+
+    def zap_end_pgoff(self, page_shift: int) -> int:
+        return self.base.zap_end_pgoff(page_shift)
 
     def msix_mmap_ok(self, ops: Ops, req: MsixMmap) -> Flag:
         return self.base.msix_mmap_ok(ops, req)

@@ -105,8 +105,9 @@ class Linux48(Linux47):
         return Range(ops.add(bar_last, ops.const(1)), ops.add(bar.start_bytes, ops.sub(page_bytes, ops.const(1))))
 
     def dummy_children(self, ops: Ops, req: ProbeRequest) -> tuple[Child, ...]:
-        """The children request_resource(res->parent, ...) checks against."""
-        return req.children
+        """The children request_resource(res->parent, ...) checks against: the BAR's own resource
+        (`res` is a child of `res->parent`) and the parent's other children."""
+        return (Child(req.bar.range(ops), ops.true()),) + req.children
 
     def request_dummy(self, ops: Ops, req: ProbeRequest, dummy: Range) -> Flag:
         return request_resource(ops, req.parent, self.dummy_children(ops, req), dummy)
