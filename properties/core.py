@@ -46,7 +46,7 @@ def _about_mmappable(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape, h
 
 def _isolation_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
-    leak = overlaps(ops, sit.window, sit.foreign)
+    leak = ops.all_of(is_nonempty(ops, sit.window), overlaps(ops, sit.window, sit.foreign))
     return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, ops.negate(leak)))
 
 

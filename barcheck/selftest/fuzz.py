@@ -1,0 +1,145 @@
+"""A small mutation fuzzer over every input parser and the scenario loader.
+
+Seeds are real inputs shipped with the package (seeds/).  Each fuzz input is a
+seed with a few random edits: lines deleted, duplicated, swapped or cut short,
+digits and hex letters changed, junk or invalid UTF-8 inserted.  A parser may
+accept an input or refuse it with its own one-line error (DumpError,
+ScenarioError); any other exception is a crash, reported with its input.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from barcheck.hostcheck.report import check_host
+from barcheck.hostdump import PARSERS, DumpError
+from barcheck.scenario_file import parse_scenario
+from model.pci import ScenarioError
+from model.policies import get_policy
+
+SEEDS = Path(__file__).resolve().parent / "seeds"
+TARGETS = {"lspci": "lspci-features.txt", "pciconf": "pciconf-mixed.txt", "iomem": "iomem-nested.txt",
+           "sysfs": "sysfs-head.txt", "dmesg": "dmesg-old.txt", "scenario": "scenario.toml"}
+JUNK = "0123456789abcdefx-:.[]() \t=@/\"'#{},\n"
+FAKE_PATH = "fuzz/input.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    target: str
+    error: str
+    input_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FuzzResult:
+    target: str
+    inputs: int
+    accepted: int
+    refused: int
+    crashes: tuple[Crash, ...]
+
+
+def mutate(rng: random.Random, text: str) -> str:
+    for _ in range(rng.randint(1, 4)):
+        text = rng.choice(EDITS)(rng, text)
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def _delete_line(rng: random.Random, text: str) -> str:
+    lines = _lines(text)
+    del lines[rng.randrange(len(lines))]
+    return "\n".join(lines)
+
+
+def _duplicate_line(rng: random.Random, text: str) -> str:
+    lines = _lines(text)
+    i = rng.randrange(len(lines))
+    lines.insert(i, lines[i])
+    return "\n".join(lines)
+
+
+def _swap_lines(rng: random.Random, text: str) -> str:
+    lines = _lines(text)
+    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+    lines[i], lines[j] = lines[j], lines[i]
+    return "\n".join(lines)
+
+
+def _truncate(rng: random.Random, text: str) -> str:
+    return text[:rng.randrange(len(text) + 1)]
+
+
+def _change_digit(rng: random.Random, text: str) -> str:
+    spots = [i for i, c in enumerate(text) if c in "0123456789abcdefABCDEF"]
+    if not spots:
+        return text
+    i = rng.choice(spots)
+    return text[:i] + rng.choice("0123456789abcdefFx") + text[i + 1:]
+
+
+def _insert_junk(rng: random.Random, text: str) -> str:
+    i = rng.randrange(len(text) + 1)
+    junk = "".join(rng.choice(JUNK) for _ in range(rng.randint(1, 12)))
+    return text[:i] + junk + text[i:]
+
+
+def _insert_bad_bytes(rng: random.Random, text: str) -> str:
+    i = rng.randrange(len(text) + 1)
+    raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+    return text[:i] + raw.decode("utf-8", errors="replace") + text[i:]
+
+
+EDITS: tuple[Callable[[random.Random, str], str], ...] = (
+    _delete_line, _duplicate_line, _swap_lines, _truncate, _change_digit, _insert_junk, _insert_bad_bytes)
+
+POLICIES = (get_policy("linux-4.8"),)
+
+
+def _dump_target(fmt: str) -> Callable[[str], bool]:
+    def run(text: str) -> bool:
+        try:
+            dump = PARSERS[fmt](text, FAKE_PATH)
+        except DumpError as err:
+            if FAKE_PATH not in str(err):
+                raise AssertionError(f"the error does not name the file: {err}") from None
+            return False
+        if dump.bars:
+            check_host(dump, [4096], list(POLICIES), hint_policy=None)
+        return True
+    return run
+
+
+def _scenario_target(text: str) -> bool:
+    try:
+        parse_scenario(tomllib.loads(text), FAKE_PATH)
+    except tomllib.TOMLDecodeError:
+        return False
+    except ScenarioError as err:
+        if FAKE_PATH not in str(err):
+            raise AssertionError(f"the error does not name the file: {err}") from None
+        return False
+    return True
+
+
+def fuzz(target: str, inputs: int, seed: int = 0) -> FuzzResult:
+    run = _scenario_target if target == "scenario" else _dump_target(target)
+    text = (SEEDS / TARGETS[target]).read_text(encoding="utf-8")
+    rng = random.Random(f"{seed}:{target}")
+    accepted, crashes = 0, []
+    for _ in range(inputs):
+        sample = mutate(rng, text)
+        try:
+            accepted += run(sample)
+        except Exception as err:  # noqa: BLE001  (any other exception is the finding)
+            crashes.append(Crash(target, f"{type(err).__name__}: {err}", sample))
+    refused = inputs - accepted - len(crashes)
+    return FuzzResult(target, inputs, accepted, refused, tuple(crashes))
