@@ -262,7 +262,7 @@ def _fixed(r: _Reader, t: Any, where: str) -> FixedDecl:
 def _event(r: _Reader, t: Any, where: str, topo: Topology) -> EventDecl:
     allowed = {"do", "device", "bridge", "bar", "expect_mmap", "expect_start", "expect_reserved"}
     r.keys(t, where, allowed, {"do"})
-    kind = EVENT_NAMES.get(t["do"])
+    kind = EVENT_NAMES.get(r.text(t["do"], f"{where}.do"))
     if kind is None:
         raise r.fail(f"{where}.do", f"{t['do']!r} is not an event ({', '.join(sorted(EVENT_NAMES))})")
     key = "bridge" if kind is EventKind.RESCAN else "device"

@@ -43,7 +43,7 @@ PAGES = [4096, 65536]
 POLICIES = [get_policy("linux-4.7"), get_policy("linux-4.8")]
 HINT = "linux-4.8"
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.large_base_example])
 TRUNCATE = settings(FUZZ, max_examples=150)
