@@ -27,6 +27,7 @@ HOST_FORMATS = ("text", "json", "md")
 SURVEY_FORMATS = ("text", "json", "md", "csv")
 EXTENSIONS = {"text": "txt", "json": "json", "md": "md", "csv": "csv"}
 EXIT_HOLDS, EXIT_LEAK, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 70
+EXIT_INTERRUPTED = 130
 
 
 def add_commands(commands) -> None:
@@ -161,6 +162,9 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
         return run_host_command(args, stdout, stderr)
     except SystemExit as done:
         return int(done.code or 0)
+    except KeyboardInterrupt:
+        stderr.write("barcheck: interrupted\n")
+        return EXIT_INTERRUPTED
     except UsageError as err:
         stderr.write(f"barcheck: error: {err}\n")
         return EXIT_USAGE

@@ -69,3 +69,14 @@ def test_a_failed_rename_is_a_usage_error(tmp_path) -> None:
     with pytest.raises(cliutil.UsageError, match="report.json"):
         cliutil.write_atomically(tmp_path, "report.json", "{}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_ctrl_c_in_the_host_command_exits_130(monkeypatch) -> None:
+    from barcheck import cli_host
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_host, "run_host_command", interrupted)
+    err = io.StringIO()
+    assert cli_host.main(["host", "--lspci", "x"], io.StringIO(), err) == 130
+    assert err.getvalue() == "barcheck: interrupted\n"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from barcheck.checker import Settings
+from barcheck.cli import is_plain
 from barcheck.selftest.mutants import ALIGNMENT, GUEST, LIFETIME, MAPPING, MSIX, PROBE, Mutant
 from barcheck.smt.harness_distinguish import distinguish
 from barcheck.smt.recordcheck import RecordSettings, check_record
@@ -21,7 +22,7 @@ from barcheck.smt.vmacheck import VmaSettings, check_vma
 from barcheck.tracecheck import TraceSettings, check_trace
 from barcheck.verdict import Verdict
 from barcheck.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
-from model.policies import PciCore, Policy, get_policy
+from model.policies import Policy, get_policy
 from model.system import standard_structure
 from model.units import size_name
 from model.vma import vma_structure
@@ -132,7 +133,7 @@ def _function_checks(policy: Policy, base: Policy, settings: KillSettings):
 
 
 def _trace_checks(policy: Policy, base: Policy, settings: KillSettings):
-    if policy.pci_core != PciCore() or not policy.placed_by_pci_core:
+    if not is_plain(policy) or not policy.placed_by_pci_core:
         return
     solver = TraceSettings(seed=settings.seed, rlimit=settings.rlimit)
     structure = standard_structure(3)
@@ -143,7 +144,7 @@ def _trace_checks(policy: Policy, base: Policy, settings: KillSettings):
 
 
 def _mapping_checks(policy: Policy, base: Policy, settings: KillSettings):
-    if policy.pci_core != PciCore():
+    if not is_plain(policy):
         return
     solver = VmaSettings(seed=settings.seed, rlimit=settings.rlimit)
     structure = vma_structure(2)
