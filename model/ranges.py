@@ -109,12 +109,11 @@ def within_union(ops: Ops, inner: Range, a: Range, b_present: Flag, b: Range) ->
 
     Exact for inclusive ranges: a contiguous range fits in the union of two
     ranges only if it fits in one of them, or the two touch and it fits in
-    their hull.  An empty `inner` (first > last) fits anywhere.
+    their hull.
     """
     hull = Range(umin(ops, a.first, b.first), umax(ops, a.last, b.last))
     touching = ops.any_of(overlaps(ops, a, b), adjacent(ops, a, b))
     return ops.any_of(
-        ops.negate(is_nonempty(ops, inner)),
         contains(ops, a, inner),
         ops.all_of(b_present, contains(ops, b, inner)),
         ops.all_of(b_present, touching, contains(ops, hull, inner)),

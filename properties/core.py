@@ -85,7 +85,9 @@ ISOLATION_WINDOW = register(Property(
 
 def _within_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
-    inside = within_union(ops, sit.window, sit.bar.range(ops), sit.first.dummy_held, sit.first.dummy)
+    empty = ops.negate(is_nonempty(ops, sit.window))
+    inside = ops.any_of(empty, within_union(ops, sit.window, sit.bar.range(ops), sit.first.dummy_held,
+                                            sit.first.dummy))
     return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, inside))
 
 
