@@ -136,7 +136,7 @@ def _covers_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -
 
 def _covers_explain(sc: PairScenario, facts: dict[str, Any], policy_name: str) -> str:
     window = (f"[{facts['window_start']:#x}-{facts['window_end']:#x}]"
-              if facts["window_start"] <= facts["window_end"] else "empty")
+              if facts["window_start"] <= facts["window_end"] else "no byte at all (an empty window)")
     return (
         f"Under {policy_name} at {_page_text(sc)}, {_bar_text(sc)} is reported mmappable "
         f"(VFIO_REGION_INFO_FLAG_MMAP), but the largest mmap vfio_pci_core_mmap() then allows reaches "
