@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from barcheck.replay import replay
+from barcheck.smt.encode import decode
 from barcheck.smt.query import SAT, UNKNOWN, UNSAT, Query
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import Counterexample, Result, SolverInfo, Verdict
@@ -25,6 +26,9 @@ class Settings:
     seed: int = DEFAULT_SEED
     rlimit: int = DEFAULT_RLIMIT
     shape: Shape = field(default_factory=Shape)
+    explain: bool = True
+    """False decides only: a proof lists every assumption in force instead of a minimal core,
+    and a counterexample is the solver's first model (replayed all the same), not the canonical one."""
 
 
 def objectives(width: int) -> list[tuple[str, int]]:
@@ -57,11 +61,19 @@ def check(prop: Property, policy: Policy, page_bytes: int, settings: Settings = 
     evaluation = prop.evaluate(query.ops, query.scenario, policy, settings.shape)
     query.assume(evaluation.assumptions)
     names = [name for name, _ in evaluation.assumptions]
-    outcome = _decide(query, prop, policy, names, evaluation)
+    decide = _decide if settings.explain else _decide_only
+    outcome = decide(query, prop, policy, names, evaluation)
     verdict, assumptions, reason, cex = outcome
     info = SolverInfo(z3_version(), settings.seed, settings.rlimit, query.work())
+    notes = (UNEXPLAINED[verdict],) if not settings.explain and verdict in UNEXPLAINED else ()
     return Result(prop.id, policy.name, page_bytes, verdict, scope_of(prop, settings, page_bytes),
-                  assumptions, round(time.perf_counter() - started, 6), info, reason, cex)
+                  assumptions, round(time.perf_counter() - started, 6), info, reason, cex, notes)
+
+
+UNEXPLAINED = {
+    Verdict.PROVED: "verdicts only: the assumptions listed are every one in force, not a minimal core",
+    Verdict.COUNTEREXAMPLE: "verdicts only: the solver's first counterexample, replayed but not minimised",
+}
 
 
 def _decide(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
@@ -82,6 +94,18 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
         return Verdict.PROVED, query.minimal_core(violation_goal, violation.core), "", None
     assert violation.status == SAT
     return Verdict.COUNTEREXAMPLE, (), "", _counterexample(query, prop, policy, names, violation_goal)
+
+
+def _decide_only(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
+    reachable, _ = query.decide(names, evaluation.antecedent)
+    if reachable.status != SAT:
+        return _decide(query, prop, policy, names, evaluation)
+    violation, model = query.decide(names, query.ops.negate(evaluation.holds))
+    if violation.status == UNKNOWN:
+        return Verdict.UNKNOWN, (), violation.reason, None
+    if violation.status == UNSAT:
+        return Verdict.PROVED, tuple(names), "", None
+    return Verdict.COUNTEREXAMPLE, (), "", replay(prop, policy, decode(model, query.scenario), query.shape)
 
 
 def _counterexample(query: Query, prop: Property, policy: Policy, names: list[str], goal) -> Counterexample:

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 import barcheck
-from barcheck.checker import Settings, check
+from barcheck.checker import Settings
+from barcheck.jobs import PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
+from barcheck.progress import add_run_arguments, open_cache_option, progress_printer
 from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, run_host_command
 from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
 from barcheck.cli_selftest import add_command as add_selftest_command, selftest_command
+from barcheck.cli_matrix import add_command as add_matrix_command, matrix_command
 from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
 from barcheck.render import RENDERERS, document, summary_line
 from barcheck.report.formats import render_doc
@@ -26,10 +29,10 @@ from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
 from barcheck.smt.msixmeasure import (DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES, MEASURE_ID, MEASURE_TITLE,
                                       MeasureSettings, measure)
-from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings, check_round_trip
-from barcheck.smt.recordcheck import RecordSettings, check_record
-from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings, check_trace
-from barcheck.smt.vmacheck import VmaSettings, check_vma
+from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings
+from barcheck.smt.recordcheck import RecordSettings
+from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
+from barcheck.smt.vmacheck import VmaSettings
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
@@ -38,9 +41,8 @@ from model.placement import ANY_FREE, PLACEMENTS
 from model.policies import (BUILTIN, VMMS, PciCore, Policy, UnknownPolicy, catalogue, get_policy, guest_catalogue,
                             mapping_catalogue, msix_catalogue)
 from model.policies.alignment import MODIFIERS
-from model.system import standard_structure
 from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes, parse_size
-from model.vma import VmaEventKind, vma_structure
+from model.vma import VmaEventKind
 from properties import RECORD_PROPERTIES, REGISTRY, Property, UnknownProperty, get_property
 from properties.record import RecordOptions
 from properties.revoke import VMA_PROPERTIES
@@ -51,16 +53,42 @@ EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL =
 EXIT_INTERRUPTED = 130
 
 
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to check and how: the options `prove` and `matrix` share."""
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME")
+    parser.add_argument("--property", action="append", default=[], metavar="ID")
+    parser.add_argument("--page-size", action="append", default=[], metavar="LIST",
+                        help="comma-separated page sizes, e.g. 4K,16K,64K (default)")
+    parser.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
+    parser.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
+                        help="solver work budget per call (z3 resource units)")
+    parser.add_argument("--mode", choices=("all", "pair", "trace"), default="pair",
+                        help="pair: single-probe and function checks; trace: properties over event traces; "
+                             "all: both, and the MSI-X mappable-fraction measure")
+    parser.add_argument("--method", choices=("induction", "bmc"), default="induction",
+                        help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
+    parser.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
+                        help="trace bound for bmc, and for the search after a failed induction")
+    parser.add_argument("--devices", type=_positive, default=None,
+                        help="device slots in trace proofs (default: 3 for placement, 2 for mapping properties)")
+    parser.add_argument("--max-bar-size", type=_bar_size, default=None, metavar="SIZE",
+                        help="mapping properties: only BARs up to SIZE, e.g. 1T (default: every size the hardware allows)")
+    parser.add_argument("--no-unsafe-interrupts", action="store_true",
+                        help="MSI-X properties: assume allow_unsafe_interrupts=0, vfio's default (it then refuses "
+                             "platforms without interrupt remapping)")
+    parser.add_argument("--placement", choices=PLACEMENTS, default=ANY_FREE,
+                        help="hot-add placement: any free aligned slot (covers every allocator) or exact first fit")
+    parser.add_argument("--events", default="kernel", metavar="LIST",
+                        help="comma-separated events for trace proofs, or kernel (all but rescan) or all")
+    add_run_arguments(parser, _positive)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="barcheck", description="Prove or refute vfio-pci BAR isolation properties.")
     parser.add_argument("--version", action="version", version=f"barcheck {barcheck.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("list", help="list properties and policies")
     prove = commands.add_parser("prove", help="check policies against properties at page sizes")
-    prove.add_argument("--policy", action="append", default=[], metavar="NAME")
-    prove.add_argument("--property", action="append", default=[], metavar="ID")
-    prove.add_argument("--page-size", action="append", default=[], metavar="LIST",
-                       help="comma-separated page sizes, e.g. 4K,16K,64K (default)")
     prove.add_argument("--format", choices=sorted(FORMATS), default="text",
                        help="html writes report.html and one .svg per address map into --out DIR")
     prove.add_argument("--out", metavar="DIR", help="write report.<ext> into DIR instead of stdout")
@@ -68,27 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="leave out wall-clock seconds, so the same input gives byte-identical output")
     prove.add_argument("--sarif-proved", action="store_true",
                        help="sarif: include proved results (kind pass, level none); GitHub may show them as alerts")
-    prove.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
-    prove.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
-                       help="solver work budget per call (z3 resource units)")
-    prove.add_argument("--mode", choices=("all", "pair", "trace"), default="pair",
-                       help="pair: single-probe and function checks; trace: properties over event traces; "
-                            "all: both, and the MSI-X mappable-fraction measure")
-    prove.add_argument("--method", choices=("induction", "bmc"), default="induction",
-                       help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
-    prove.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
-                       help="trace bound for bmc, and for the search after a failed induction")
-    prove.add_argument("--devices", type=_positive, default=None,
-                       help="device slots in trace proofs (default: 3 for placement, 2 for mapping properties)")
-    prove.add_argument("--max-bar-size", type=_bar_size, default=None, metavar="SIZE",
-                       help="mapping properties: only BARs up to SIZE, e.g. 1T (default: every size the hardware allows)")
-    prove.add_argument("--no-unsafe-interrupts", action="store_true",
-                       help="MSI-X properties: assume allow_unsafe_interrupts=0, vfio's default (it then refuses "
-                            "platforms without interrupt remapping)")
-    prove.add_argument("--placement", choices=PLACEMENTS, default=ANY_FREE,
-                       help="hot-add placement: any free aligned slot (covers every allocator) or exact first fit")
-    prove.add_argument("--events", default="kernel", metavar="LIST",
-                       help="comma-separated events for trace proofs, or kernel (all but rescan) or all")
+    add_selection_arguments(prove)
+    add_matrix_command(commands, add_selection_arguments)
     check_cmd = commands.add_parser("check", help="run scenario files step by step")
     check_cmd.add_argument("scenario", nargs="+", metavar="SCENARIO.toml")
     check_cmd.add_argument("--policy", action="append", default=[], metavar="NAME",
@@ -252,6 +261,16 @@ def exit_code_for(results: list[Result]) -> int:
     return EXIT_PROVED
 
 
+def exit_code_for_doc(doc: dict) -> int:
+    """exit_code_for() of a result document."""
+    verdicts = {r["verdict"] for r in doc["results"]}
+    if "counterexample" in verdicts:
+        return EXIT_COUNTEREXAMPLE
+    if verdicts & {"unknown", "vacuous"}:
+        return EXIT_INCONCLUSIVE
+    return EXIT_PROVED
+
+
 def _list(stdout: TextIO) -> int:
     for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
         stdout.write(f"property  {prop.id:36} pair      {prop.title}\n")
@@ -273,44 +292,9 @@ def _list(stdout: TextIO) -> int:
     return EXIT_PROVED
 
 
-def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
+def _prove(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _require_out_for_html(args)
-    policies = _select_policies(args.policy)
-    _check_property_modes(args.property, args.mode)
-    _select_events(args.events)
-    props = _select_properties(args.property)
-    pages = _select_pages(args.page_size)
-    if args.out:
-        check_out_dir(Path(args.out))
-    settings = Settings(seed=args.seed, rlimit=args.rlimit)
-    results = []
-    ids = list(dict.fromkeys(args.property))
-    measures = []
-    if args.mode in ("all", "pair"):
-        for prop in props:
-            chosen = _guest_policies(args, prop.id) if prop.needs_vmm else policies
-            results += [check(prop, policy, page, settings) for policy in chosen for page in pages]
-        if not ids or ROUND_TRIP_ID in ids:
-            results += _prove_round_trip(args, pages)
-        results += _prove_records(args, ids, pages)
-        if MEASURE_ID in ids or (not ids and args.mode == "all"):
-            measures = _measure(args, pages)
-    if args.mode in ("all", "trace"):
-        traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
-        if args.mode == "trace" and args.policy:
-            for policy in policies:
-                require_plain(policy, "--mode trace")
-        results += _prove_traces(args, traceable, ids, pages)
-        results += _prove_mappings(args, ids, pages)
-    meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
-            "rlimit": args.rlimit, "width_bits": settings.shape.width,
-            "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
-                               or {p.name for p in policies}),
-            "properties": sorted(set(p.id for p in props) | {r.property for r in results}
-                                 | ({MEASURE_ID} if measures else set())),
-            "page_sizes": pages}
-    if args.mode != "pair" and any(not is_plain(p) for p in policies):
-        meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
+    results, measures, meta = solve_selection(args, stderr)
     if args.format in RENDERERS:
         render, extension = RENDERERS[args.format]
         if args.format == "md" and args.out:
@@ -327,6 +311,51 @@ def _prove(args: argparse.Namespace, stdout: TextIO) -> int:
     if code == EXIT_PROVED and any(m.certified != "proved" for m in measures):
         return EXIT_INCONCLUSIVE
     return code
+
+
+def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Result], list, dict]:
+    """Results, measures and meta of the checks `args` select (the prove and matrix options)."""
+    policies = _select_policies(args.policy)
+    _check_property_modes(args.property, args.mode)
+    _select_events(args.events)
+    props = _select_properties(args.property)
+    pages = _select_pages(args.page_size)
+    if args.out:
+        check_out_dir(Path(args.out))
+    cache = open_cache_option(args.cache)
+    settings = Settings(seed=args.seed, rlimit=args.rlimit, explain=not args.verdicts_only)
+    jobs: list[Job] = []
+    ids = list(dict.fromkeys(args.property))
+    measures = []
+    if args.mode in ("all", "pair"):
+        for prop in props:
+            chosen = _guest_policies(args, prop.id) if prop.needs_vmm else policies
+            jobs += [Job(PAIR, prop.id, policy.name, page, settings) for policy in chosen for page in pages]
+        if not ids or ROUND_TRIP_ID in ids:
+            jobs += _prove_round_trip(args, pages)
+        jobs += _prove_records(args, ids, pages)
+        if MEASURE_ID in ids or (not ids and args.mode == "all"):
+            measures = _measure(args, pages)
+    if args.mode in ("all", "trace"):
+        traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
+        if args.mode == "trace" and args.policy:
+            for policy in policies:
+                require_plain(policy, "--mode trace")
+        jobs += _prove_traces(args, traceable, ids, pages)
+        jobs += _prove_mappings(args, ids, pages)
+    results = run_jobs(jobs, args.jobs, cache, progress_printer(args, stderr))
+    meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
+            "rlimit": args.rlimit, "width_bits": settings.shape.width,
+            "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
+                               or {p.name for p in policies}),
+            "properties": sorted(set(p.id for p in props) | {r.property for r in results}
+                                 | ({MEASURE_ID} if measures else set())),
+            "page_sizes": pages}
+    if args.verdicts_only:
+        meta["verdicts_only"] = True
+    if args.mode != "pair" and any(not is_plain(p) for p in policies):
+        meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
+    return results, measures, meta
 
 
 def _emit(args: argparse.Namespace, files: dict[str, str], stdout: TextIO, summary: str) -> None:
@@ -360,12 +389,13 @@ GUEST_PAIR_DEFAULT = ("qemu-subpage", "linux-4.8+enhanced_allocation+qemu-subpag
 """guest.no-foreign-host-page by default: QEMU on the newest kernel, and on a platform with fixed BARs (B14)."""
 
 
-def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Result]:
+def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Job]:
     chosen = [i for i in (ids if args.property else sorted(RECORD_PROPERTIES)) if i in RECORD_PROPERTIES]
     settings = RecordSettings(seed=args.seed, rlimit=args.rlimit,
                               options=RecordOptions(no_unsafe_interrupts=args.no_unsafe_interrupts,
-                                                    max_bar_bytes=args.max_bar_size))
-    results = []
+                                                    max_bar_bytes=args.max_bar_size),
+                              explain=not args.verdicts_only)
+    jobs = []
     for prop_id in chosen:
         prop = RECORD_PROPERTIES[prop_id]
         if prop.needs_vmm:
@@ -376,8 +406,8 @@ def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -
                 policies = [p for p in policies if not prop.applies(p)]
         else:
             policies = msix_catalogue()
-        results += [check_record(prop, policy, page, settings) for policy in policies for page in pages]
-    return results
+        jobs += [Job(RECORD, prop_id, policy.name, page, settings) for policy in policies for page in pages]
+    return jobs
 
 
 def _measure(args: argparse.Namespace, pages: list[int]) -> list:
@@ -389,7 +419,7 @@ def _measure(args: argparse.Namespace, pages: list[int]) -> list:
     return [row for policy in policies for page in pages for row in measure(policy, page, settings)]
 
 
-def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Result]:
+def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Job]:
     trace_ids = [i for i in (ids if args.property else sorted(TRACE_PROPERTIES)) if i in TRACE_PROPERTIES]
     if not trace_ids:
         return []
@@ -400,8 +430,7 @@ def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[st
         return []
     settings = TraceSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
                              placement=args.placement, events=events)
-    structure = standard_structure(args.devices or 3)
-    return [check_trace(TRACE_PROPERTIES[i], policy, structure, page, settings)
+    return [Job(TRACE, i, policy.name, page, settings, args.devices or 3)
             for i in trace_ids for policy in policies for page in pages]
 
 
@@ -416,7 +445,7 @@ def _mapping_policies(args: argparse.Namespace, default: list[Policy]) -> list[P
     return [p for p in chosen if is_plain(p)]
 
 
-def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Result]:
+def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Job]:
     chosen = [i for i in (ids if args.property else sorted(VMA_PROPERTIES)) if i in VMA_PROPERTIES]
     if not chosen:
         return []
@@ -428,16 +457,15 @@ def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) 
         return []
     settings = VmaSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
                            max_bar_bytes=args.max_bar_size, events=events)
-    structure = vma_structure(args.devices or 2)
     policies = _mapping_policies(args, mapping_catalogue())
-    return [check_vma(VMA_PROPERTIES[i], policy, structure, page, settings)
+    return [Job(VMA, i, policy.name, page, settings, args.devices or 2)
             for i in chosen for policy in policies for page in pages]
 
 
-def _prove_round_trip(args: argparse.Namespace, pages: list[int]) -> list[Result]:
+def _prove_round_trip(args: argparse.Namespace, pages: list[int]) -> list[Job]:
     settings = RoundTripSettings(seed=args.seed, rlimit=args.rlimit, max_bar_bytes=args.max_bar_size)
     policies = _mapping_policies(args, [BUILTIN[ROUND_TRIP_DEFAULT_POLICY]])
-    return [check_round_trip(policy, page, settings) for policy in policies for page in pages]
+    return [Job(ROUND_TRIP, ROUND_TRIP_ID, policy.name, page, settings) for policy in policies for page in pages]
 
 
 ROUND_TRIP_DEFAULT_POLICY = "linux-6.10"
@@ -554,13 +582,14 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     try:
         with contextlib.redirect_stdout(stdout):
             args = build_parser().parse_args(list(argv))
-        commands = {"list": lambda: _list(stdout), "prove": lambda: _prove(args, stdout),
+        commands = {"list": lambda: _list(stdout), "prove": lambda: _prove(args, stdout, stderr),
                     "replay": lambda: replay_command(args, stdout, UsageError),
                     "explain": lambda: explain_command(args, stdout, UsageError),
                     "export-test": lambda: export_command(args, stdout, UsageError, write_atomically),
                     "reports": lambda: reports_command(args, stdout, UsageError),
                     "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr),
-                    "selftest": lambda: selftest_command(args, stdout, stderr)}
+                    "selftest": lambda: selftest_command(args, stdout, stderr),
+                    "matrix": lambda: matrix_command(args, list(argv), stdout, stderr, UsageError)}
         if args.command in HOST_COMMANDS:
             return run_host_command(args, stdout, stderr)
         return commands[args.command]()

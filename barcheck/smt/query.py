@@ -35,8 +35,12 @@ class Query:
         self.scenario, domain = symbolic_scenario(shape, page_bytes, self.ctx)
         self.solver = make_solver(seed, rlimit, self.ctx)
         self.solver.add(*domain)
+        self._domain = list(domain)
+        self._seed, self._rlimit = seed, rlimit
         self._literals: dict[str, z3.BoolRef] = {}
+        self._conditions: dict[str, z3.BoolRef] = {}
         self._goals = 0
+        self._decided_work = 0
 
     def assume(self, named: Sequence[tuple[str, z3.BoolRef]]) -> None:
         for name, condition in named:
@@ -45,6 +49,7 @@ class Query:
             literal = z3.Bool(f"assume|{name}", self.ctx)
             self.solver.add(z3.Implies(literal, condition))
             self._literals[name] = literal
+            self._conditions[name] = condition
 
     def goal(self, condition: z3.BoolRef) -> z3.BoolRef:
         self._goals += 1
@@ -71,8 +76,23 @@ class Query:
                 kept = trial
         return tuple(kept)
 
+    def decide(self, names: Sequence[str], condition: z3.BoolRef) -> tuple[Answer, z3.ModelRef | None]:
+        """Is `condition` satisfiable with the named assumptions?  Asked of a fresh solver with
+        everything asserted outright, which lets z3 preprocess: often ten times faster than
+        `check`, but with no unsat core.  Returns the model when satisfiable.
+        """
+        solver = make_solver(self._seed, self._rlimit, self.ctx, cores=False)
+        solver.add(*self._domain, *(self._conditions[name] for name in names), condition)
+        result = solver.check()
+        self._decided_work += work_done(solver)
+        if result == z3.sat:
+            return Answer(SAT), solver.model()
+        if result == z3.unknown:
+            return Answer(UNKNOWN, reason=solver.reason_unknown()), None
+        return Answer(UNSAT), None
+
     def work(self) -> int:
-        return work_done(self.solver)
+        return work_done(self.solver) + self._decided_work
 
     def canonical_model(self, names: Sequence[str], goal: z3.BoolRef,
                         preferences: Sequence[z3.BoolRef],

@@ -23,6 +23,8 @@ class RecordSettings:
     rlimit: int = DEFAULT_RLIMIT
     width: int = 64
     options: RecordOptions = field(default_factory=RecordOptions)
+    explain: bool = True
+    """False: a counterexample is the solver's first model (replayed all the same), not the canonical one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ def check_record(prop: RecordProperty, policy: Policy, page_bytes: int,
         return done(Verdict.UNKNOWN, query.solver.reason_unknown())
     if status == z3.unsat:
         return done(Verdict.PROVED, used=names)
-    values = _canonical(query, prop, violation)
+    values = _canonical(query, prop, violation) if settings.explain else _values(query, query.solver.model())
     return done(Verdict.COUNTEREXAMPLE, trace=replay_record(prop, policy, page_bytes, values, settings))
 
 
@@ -141,11 +143,15 @@ def _canonical(query: _Query, prop: RecordProperty, goal) -> dict[str, Any]:
                 solver.add(z3.Not(wanted))
         for name, target in prop.objectives:
             model = pull_toward(solver, query.fields[name], target & ((1 << query.ops.width) - 1), model)
-        return {name: (z3.is_true(model.eval(term, model_completion=True)) if name in prop.flags
-                       else model.eval(term, model_completion=True).as_long())
-                for name, term in query.fields.items()}
+        return _values(query, model)
     finally:
         solver.pop()
+
+
+def _values(query: _Query, model: z3.ModelRef) -> dict[str, Any]:
+    return {name: (z3.is_true(model.eval(term, model_completion=True)) if z3.is_bool(term)
+                   else model.eval(term, model_completion=True).as_long())
+            for name, term in query.fields.items()}
 
 
 def replay_record(prop: RecordProperty, policy: Policy, page_bytes: int, values: Mapping[str, Any],

@@ -12,7 +12,7 @@ def z3_version() -> str:
     return z3.get_version_string()
 
 
-def make_solver(seed: int, rlimit: int, ctx: z3.Context) -> z3.Solver:
+def make_solver(seed: int, rlimit: int, ctx: z3.Context, cores: bool = True) -> z3.Solver:
     """A QF_BV solver whose answers do not depend on machine speed.
 
     `rlimit` is a work budget per check() call, not a wall-clock timeout, so
@@ -21,7 +21,8 @@ def make_solver(seed: int, rlimit: int, ctx: z3.Context) -> z3.Solver:
     solver = z3.SolverFor("QF_BV", ctx=ctx)
     solver.set("random_seed", seed)
     solver.set("rlimit", rlimit)
-    solver.set("core.minimize", True)
+    if cores:
+        solver.set("core.minimize", True)
     return solver
 
 

@@ -1,0 +1,104 @@
+"""Independent checks as picklable jobs, run in worker processes, with results in a fixed order.
+
+A job names its property and policy instead of holding them, so a worker can
+rebuild both and the cache can key on plain values.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+from barcheck.verdict import Result
+
+PAIR, RECORD, TRACE, VMA, ROUND_TRIP = "pair", "record", "trace", "vma", "round-trip"
+ENGINES = (PAIR, RECORD, TRACE, VMA, ROUND_TRIP)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    engine: str
+    prop_id: str
+    policy_name: str
+    page_bytes: int
+    settings: Any
+    devices: int = 0
+    """Device slots of the structure, for trace and vma jobs."""
+
+    def group(self) -> tuple:
+        """Jobs of one group run in one worker, in order: trace and vma checks of one policy,
+        structure and page share their (memoised) inductive step across properties."""
+        if self.engine in (TRACE, VMA):
+            return (self.engine, self.policy_name, self.page_bytes, self.devices, self.settings)
+        return (self,)
+
+
+def execute(job: Job) -> Result:
+    """Run one job in this process."""
+    from model.policies import get_policy
+    policy = get_policy(job.policy_name)
+    if job.engine == PAIR:
+        from barcheck.checker import check
+        from properties import get_property
+        return check(get_property(job.prop_id), policy, job.page_bytes, job.settings)
+    if job.engine == RECORD:
+        from barcheck.smt.recordcheck import check_record
+        from properties import RECORD_PROPERTIES
+        return check_record(RECORD_PROPERTIES[job.prop_id], policy, job.page_bytes, job.settings)
+    if job.engine == TRACE:
+        from barcheck.tracecheck import check_trace
+        from model.system import standard_structure
+        from properties.trace import TRACE_PROPERTIES
+        return check_trace(TRACE_PROPERTIES[job.prop_id], policy, standard_structure(job.devices),
+                           job.page_bytes, job.settings)
+    if job.engine == VMA:
+        from barcheck.smt.vmacheck import check_vma
+        from model.vma import vma_structure
+        from properties.revoke import VMA_PROPERTIES
+        return check_vma(VMA_PROPERTIES[job.prop_id], policy, vma_structure(job.devices), job.page_bytes, job.settings)
+    if job.engine == ROUND_TRIP:
+        from barcheck.smt.pgoffcheck import check_round_trip
+        return check_round_trip(policy, job.page_bytes, job.settings)
+    raise ValueError(f"unknown engine {job.engine!r}")
+
+
+Progress = Callable[[int, int, Job, Result, bool], None]
+"""Called as (done, total, job, result, cached) after each job, in job order."""
+
+
+def execute_group(jobs: Sequence[Job]) -> list[Result]:
+    return [execute(job) for job in jobs]
+
+
+def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress | None = None) -> list[Result]:
+    """Every job's result, in the order of `jobs`, whatever order the workers finish in."""
+    results: list[Result | None] = [cache.get(job) if cache else None for job in jobs]
+    done = 0
+    for index, result in enumerate(results):
+        if result is not None:
+            done += 1
+            if progress:
+                progress(done, len(jobs), jobs[index], result, True)
+    groups: dict[tuple, list[int]] = {}
+    for index, result in enumerate(results):
+        if result is None:
+            groups.setdefault(jobs[index].group(), []).append(index)
+    batches = list(groups.values())
+    for batch, solved in zip(batches, _solve([[jobs[i] for i in batch] for batch in batches], workers)):
+        for index, result in zip(batch, solved):
+            results[index] = result
+            if cache:
+                cache.put(jobs[index], result)
+            done += 1
+            if progress:
+                progress(done, len(jobs), jobs[index], result, False)
+    return results  # type: ignore[return-value]
+
+
+def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Result]]:
+    if workers <= 1 or len(batches) <= 1:
+        yield from map(execute_group, batches)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(batches))) as pool:
+        yield from pool.imap(execute_group, batches)

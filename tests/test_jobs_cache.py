@@ -1,0 +1,130 @@
+"""Worker processes, the result cache, progress, and verdicts-only mode against the full engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from barcheck.cache import Cache, open_cache
+from barcheck.checker import Settings
+from barcheck.cli import main
+from barcheck.jobs import PAIR, RECORD, TRACE, Job, run_jobs
+from barcheck.smt.recordcheck import RecordSettings
+from barcheck.tracecheck import TraceSettings
+from barcheck.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE = ROOT / "reports" / "report.json"
+JOBS = [Job(PAIR, "probe.idempotent", "v3-per-bar", 4096, Settings()),
+        Job(PAIR, "isolation.window", "linux-4.7", 4096, Settings(explain=False)),
+        Job(RECORD, "msix.non-table-mappable", "linux-4.8", 65536, RecordSettings()),
+        Job(PAIR, "mmap.subpage-available", "linux-4.8", 65536, Settings(explain=False))]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def essentials(result):
+    return (result.property, result.policy, result.page_size, result.verdict, result.assumptions,
+            result.solver.work, result.counterexample, result.trace)
+
+
+def test_workers_return_the_results_of_a_serial_run_in_job_order():
+    serial = run_jobs(JOBS, 1)
+    parallel = run_jobs(JOBS, 2)
+    assert [essentials(r) for r in parallel] == [essentials(r) for r in serial]
+    assert [r.verdict for r in serial] == [Verdict.COUNTEREXAMPLE, Verdict.PROVED, Verdict.COUNTEREXAMPLE,
+                                           Verdict.COUNTEREXAMPLE]
+
+
+def test_trace_jobs_of_one_policy_and_page_share_a_worker():
+    settings = TraceSettings()
+    a = Job(TRACE, "isolation.no-shared-page", "linux-4.8", 4096, settings, 3)
+    b = Job(TRACE, "probe.idempotent", "linux-4.8", 4096, settings, 3)
+    c = Job(TRACE, "probe.idempotent", "linux-4.8", 65536, settings, 3)
+    assert a.group() == b.group() != c.group()
+    assert JOBS[0].group() != JOBS[3].group()
+
+
+def test_the_cache_returns_what_was_stored_and_counts_hits(tmp_path):
+    cache = open_cache(str(tmp_path))
+    progress = []
+    first = run_jobs(JOBS, 1, cache, lambda *a: progress.append((a[0], a[1], a[4])))
+    assert (cache.hits, cache.misses) == (0, len(JOBS))
+    again = open_cache(str(tmp_path))
+    second = run_jobs(JOBS, 1, again, lambda *a: progress.append((a[0], a[1], a[4])))
+    assert (again.hits, again.misses) == (len(JOBS), 0)
+    assert [essentials(r) for r in second] == [essentials(r) for r in first]
+    assert progress[:len(JOBS)] == [(n, len(JOBS), False) for n in range(1, len(JOBS) + 1)]
+    assert progress[len(JOBS):] == [(n, len(JOBS), True) for n in range(1, len(JOBS) + 1)]
+
+
+def test_the_key_covers_the_z3_version_the_sources_and_every_setting(tmp_path):
+    cache = Cache(tmp_path, "5.4.0", "a" * 64)
+    job = JOBS[0]
+    keys = {cache.key(job), Cache(tmp_path, "4.13.0", "a" * 64).key(job), Cache(tmp_path, "5.4.0", "b" * 64).key(job),
+            cache.key(dataclasses.replace(job, settings=Settings(seed=1))),
+            cache.key(dataclasses.replace(job, settings=Settings(rlimit=5))),
+            cache.key(dataclasses.replace(job, page_bytes=8192)),
+            cache.key(dataclasses.replace(job, policy_name="linux-4.8"))}
+    assert len(keys) == 7
+
+
+def test_a_corrupt_or_tampered_entry_is_a_miss_and_is_solved_again(tmp_path):
+    cache = open_cache(str(tmp_path))
+    job = JOBS[0]
+    (solved,) = run_jobs([job], 1, cache)
+    path = cache._path(job)
+    path.write_bytes(b"not a pickle")
+    assert cache.get(job) is None
+    forged = dataclasses.replace(solved, policy="linux-4.8")  # probe.idempotent holds there
+    path.write_bytes(pickle.dumps(forged))
+    assert cache.get(job) is None, "a cached counterexample that no longer replays must not be returned"
+    (again,) = run_jobs([job], 1, cache)
+    assert essentials(again) == essentials(solved)
+
+
+def test_prove_with_a_cache_gives_the_same_report_and_reports_progress(tmp_path):
+    argv = ("prove", "--policy", "linux-4.8", "--page-size", "64K", "--property", "probe.idempotent",
+            "--property", "msix.non-table-mappable", "--format", "json", "--no-timings",
+            "--cache", str(tmp_path / "cache"), "--progress", "lines")
+    code, cold, err = run(*argv)
+    assert code == 1
+    assert err.splitlines() == ["[1/2] probe.idempotent linux-4.8 64K: proved " + err.split("proved ")[1].split("\n")[0],
+                                err.splitlines()[1]]
+    assert err.splitlines()[1].startswith("[2/2] msix.non-table-mappable linux-4.8 64K: counterexample ")
+    code, warm, err = run(*argv)
+    assert code == 1 and warm == cold
+    assert err.splitlines() == ["[1/2] probe.idempotent linux-4.8 64K: proved (cached)",
+                                "[2/2] msix.non-table-mappable linux-4.8 64K: counterexample (cached)"]
+
+
+def test_a_cache_that_cannot_be_a_directory_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, out, err = run("prove", "--policy", "linux-4.8", "--property", "probe.idempotent", "--cache", str(blocker))
+    assert code == 2 and err.startswith("barcheck: error: --cache ") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(not CATALOGUE.is_file(), reason="no committed catalogue")
+def test_verdicts_only_agrees_with_the_full_engine_on_every_pair_and_function_check(tmp_path):
+    """The fast path decides with a fresh solver and skips cores and minimisation; every verdict must match."""
+    code, out, err = run("matrix", "--mode", "pair", "--format", "csv", "--time", "none", "--jobs", "2",
+                         "--out", str(tmp_path))
+    assert code == 1, err
+    fast = json.loads((tmp_path / "matrix.report.json").read_text())
+    full = json.loads(CATALOGUE.read_text())
+    verdicts = lambda doc: {(r["property"], r["kind"], r["policy"], r["page_size"]): r["verdict"]  # noqa: E731
+                            for r in doc["results"] if r["kind"] in ("pair", "function")}
+    assert verdicts(fast) == verdicts(full)
+    proofs = [r for r in fast["results"] if r["verdict"] == "proved" and r["kind"] == "pair"]
+    assert proofs and all(r["notes"] == ["verdicts only: the assumptions listed are every one in force, "
+                                         "not a minimal core"] for r in proofs)
