@@ -298,7 +298,7 @@ def _first_failure(ts: TraceSolver, literals: list, clauses: Clauses, what: str,
     for name, flag in clauses:
         if known is not None and same_term(known.get(name), flag):
             continue
-        status, reason = ts.check_with(ts.ops.negate(flag), *literals)
+        status, reason = ts.check_hard(ts.ops.negate(flag), *literals)
         if status == UNKNOWN:
             return f"unknown: {what} query for {name}: {reason}"
         if status == SAT:

@@ -8,7 +8,7 @@ from typing import Sequence
 import z3
 
 from barcheck.smt.encode import decode, symbolic_scenario
-from barcheck.smt.solver import make_solver, pull_toward, work_done
+from barcheck.smt.solver import Escalating, make_solver, pull_toward, work_done
 from model.ops_z3 import SymbolicOps
 from model.scenario import FLAG_FIELDS, PairScenario, Shape
 
@@ -103,8 +103,8 @@ class Query:
         The result depends only on which constraint sets are satisfiable, not on
         the models z3 happens to return, so it is stable across z3 versions.
         """
-        solver = self.solver
-        solver.push()
+        solver = Escalating(self.solver, self._seed, self._rlimit)
+        self.solver.push()
         try:
             solver.add(goal, *(self._literals[name] for name in names))
             if solver.check() != z3.sat:
@@ -115,14 +115,15 @@ class Query:
                     model = solver.model()
                     solver.add(preference)
             for field, target in objectives:
-                model = self._pull_toward(field, target, model)
+                model = self._pull_toward(solver, field, target, model)
             return decode(model, self.scenario)
         finally:
-            solver.pop()
+            self.solver.pop()
+            self._decided_work += solver.fresh_work
 
-    def _pull_toward(self, field: str, target: int, model: z3.ModelRef) -> z3.ModelRef:
+    def _pull_toward(self, solver: Escalating, field: str, target: int, model: z3.ModelRef) -> z3.ModelRef:
         """Fix `field` as close to `target` as the constraints allow; `model` stays a witness."""
-        solver, variable = self.solver, getattr(self.scenario, field)
+        variable = getattr(self.scenario, field)
         if field in FLAG_FIELDS:
             wanted = variable == bool(target)
             if not z3.is_true(model.eval(wanted, model_completion=True)):

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import z3
 
-from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward, work_done, z3_version
+from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, Escalating, make_solver, pull_toward, work_done, z3_version
 from barcheck.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
@@ -68,6 +68,7 @@ class _Query:
         self.fields: dict[str, Any] = {name: z3.BitVec(name, settings.width, self.ctx) for name in prop.words}
         self.fields.update({name: z3.Bool(name, self.ctx) for name in prop.flags})
         self.named: list[tuple[str, Any]] = []
+        self.fresh_work = 0
 
     def assume(self, named) -> None:
         self.named = list(named)
@@ -99,7 +100,7 @@ def check_record(prop: RecordProperty, policy: Policy, page_bytes: int,
     names = [name for name, _ in evaluation.assumptions]
 
     def done(verdict: Verdict, reason: str = "", used=(), trace=None) -> Result:
-        info = SolverInfo(z3_version(), settings.seed, settings.rlimit, work_done(query.solver))
+        info = SolverInfo(z3_version(), settings.seed, settings.rlimit, work_done(query.solver) + query.fresh_work)
         return Result(prop.id, policy.name, page_bytes, verdict, scope_of(prop, settings, page_bytes), tuple(used),
                       round(time.perf_counter() - started, 6), info, reason, None, (), trace=trace)
 
@@ -123,8 +124,8 @@ def check_record(prop: RecordProperty, policy: Policy, page_bytes: int,
 
 
 def _canonical(query: _Query, prop: RecordProperty, goal) -> dict[str, Any]:
-    solver = query.solver
-    solver.push()
+    solver = Escalating(query.solver, query.settings.seed, query.settings.rlimit)
+    query.solver.push()
     try:
         solver.add(goal)
         if solver.check() != z3.sat:
@@ -145,7 +146,8 @@ def _canonical(query: _Query, prop: RecordProperty, goal) -> dict[str, Any]:
             model = pull_toward(solver, query.fields[name], target & ((1 << query.ops.width) - 1), model)
         return _values(query, model)
     finally:
-        solver.pop()
+        query.solver.pop()
+        query.fresh_work += solver.fresh_work
 
 
 def _values(query: _Query, model: z3.ModelRef) -> dict[str, Any]:

@@ -32,6 +32,68 @@ def work_done(solver: z3.Solver) -> int:
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
+QUICK_RLIMIT = 500_000
+"""Work an incremental check may take before it is asked again of a fresh solver."""
+
+
+class Escalating:
+    """An incremental solver whose hard checks are retried on a fresh solver.
+
+    Each check first runs on the incremental solver with a small work budget
+    (cheap checks, most of a minimisation, finish there).  When that runs out,
+    the same assertions and assumptions are asserted outright in a fresh solver
+    with the full budget: z3 then preprocesses the whole problem, which is
+    often ten times faster on these 64-bit queries than continuing
+    incrementally.  Both budgets are work limits, so the answers, and the
+    models, are the same on every machine.
+    """
+
+    def __init__(self, solver: z3.Solver, seed: int, rlimit: int) -> None:
+        self.solver, self.seed, self.rlimit = solver, seed, rlimit
+        self.fresh_work = 0
+        self.reason = ""
+        """Why the last check was unknown."""
+        self._model: z3.ModelRef | None = None
+
+    def add(self, *conditions) -> None:
+        self.solver.add(*conditions)
+
+    def check(self, *assumptions) -> z3.CheckSatResult:
+        self.solver.set("rlimit", min(QUICK_RLIMIT, self.rlimit))
+        try:
+            result = self.solver.check(*assumptions)
+        finally:
+            self.solver.set("rlimit", self.rlimit)
+        if result != z3.unknown:
+            self._model = self.solver.model() if result == z3.sat else None
+            return result
+        fresh = make_solver(self.seed, self.rlimit, self.solver.ctx, cores=False)
+        fresh.add(*self.solver.assertions(), *assumptions)
+        result = fresh.check()
+        self.fresh_work += work_done(fresh)
+        self._model = fresh.model() if result == z3.sat else None
+        self.reason = fresh.reason_unknown() if result == z3.unknown else ""
+        return result
+
+    def model(self) -> z3.ModelRef:
+        if self._model is None:
+            raise z3.Z3Exception("model is not available")
+        return self._model
+
+
+def check_escalating(solver: z3.Solver, seed: int, rlimit: int, condition, *literals) -> tuple[z3.CheckSatResult, str, int]:
+    """Is `condition` satisfiable with the literals?  Leaves nothing behind; returns the
+    answer, the reason when unknown, and the work a fresh solver spent (see `Escalating`)."""
+    escalating = Escalating(solver, seed, rlimit)
+    solver.push()
+    try:
+        solver.add(condition)
+        result = escalating.check(*literals)
+    finally:
+        solver.pop()
+    return result, escalating.reason, escalating.fresh_work
+
+
 def pull_toward(solver: z3.Solver, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
     """Fix `variable` as close to `target` as the constraints allow, most significant bit first.
 

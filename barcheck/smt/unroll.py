@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.smt.solver import make_solver, pull_toward, work_done
+from barcheck.smt.solver import check_escalating, make_solver, pull_toward, work_done
 from model.events import Event, Step, transition
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy
@@ -39,6 +39,8 @@ class TraceSolver:
         self.ops = SymbolicOps(width, self.ctx)
         self.page = z3.BitVecVal(page_bytes, width, self.ctx)
         self.solver = make_solver(seed, rlimit, self.ctx)
+        self.seed, self.rlimit = seed, rlimit
+        self.fresh_work = 0
         self._goals = 0
 
     def fresh_state(self, tag: str, constants: State | None = None) -> State:
@@ -90,6 +92,14 @@ class TraceSolver:
         self.solver.add(z3.Implies(literal, condition))
         return literal
 
+    def check_hard(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[str, str]:
+        """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
+        result, reason, work = check_escalating(self.solver, self.seed, self.rlimit, condition, *literals)
+        self.fresh_work += work
+        if result == z3.sat:
+            return SAT, ""
+        return (UNSAT, "") if result == z3.unsat else (UNKNOWN, reason)
+
     def check_with(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[str, str]:
         """Is `condition` satisfiable together with the literals?  Leaves nothing behind."""
         self.solver.push()
@@ -111,7 +121,7 @@ class TraceSolver:
         return self.solver.model()
 
     def work(self) -> int:
-        return work_done(self.solver)
+        return work_done(self.solver) + self.fresh_work
 
     def pull_toward(self, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
         return pull_toward(self.solver, variable, target, model)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.smt.solver import (DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward, same_term, work_done,
+from barcheck.smt.solver import (DEFAULT_RLIMIT, DEFAULT_SEED, check_escalating, make_solver, pull_toward, same_term, work_done,
                                   z3_version)
 from barcheck.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from barcheck.vma_render import VmaCounterexample, VmaTraceStep
@@ -51,7 +51,9 @@ class _Solver:
         self.ctx = z3.Context()
         self.ops = SymbolicOps(settings.width, self.ctx)
         self.solver = make_solver(settings.seed, settings.rlimit, self.ctx)
+        self.seed, self.rlimit = settings.seed, settings.rlimit
         self.literals = 0
+        self.fresh_work = 0
 
     def fresh_state(self, tag: str, constants: VmaState | None = None) -> VmaState:
         values: dict[str, Any] = {"page_shift": self.page_shift}
@@ -81,6 +83,15 @@ class _Solver:
     def check(self, *literals) -> tuple[Any, str]:
         result = self.solver.check(*literals)
         return result, (self.solver.reason_unknown() if result == UNKNOWN else "")
+
+    def check_hard(self, condition, *literals) -> tuple[Any, str]:
+        """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
+        result, reason, work = check_escalating(self.solver, self.seed, self.rlimit, condition, *literals)
+        self.fresh_work += work
+        return result, reason
+
+    def work(self) -> int:
+        return work_done(self.solver) + self.fresh_work
 
     def check_with(self, condition, *literals) -> tuple[Any, str]:
         self.solver.push()
@@ -243,9 +254,9 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
     boot = ts.literal(_conj(ops, boot_clauses(ops, policy, st, s)))
     status, reason = ts.check(boot)
     if status == UNKNOWN:
-        return f"unknown: init query: {reason}", work_done(ts.solver)
+        return f"unknown: init query: {reason}", ts.work()
     if status == UNSAT:
-        return "vacuous: the BAR and boot assumptions contradict each other", work_done(ts.solver)
+        return "vacuous: the BAR and boot assumptions contradict each other", ts.work()
     inv = _invariant(run, ops, s)
     failure = _first_failure(ts, [boot], inv, "init")
     holds = ts.literal(_conj(ops, inv))
@@ -257,7 +268,7 @@ def _inductive(run: _Run) -> tuple[str | None, int]:
         changed = [(name, flag) for name, flag in _invariant(run, ops, step.after)
                    if not same_term(assumed.get(name), flag)]
         failure = _first_failure(ts, [holds, enabled], changed, f"step {event.kind.value}({event.target})")
-    return failure or None, work_done(ts.solver)
+    return failure or None, ts.work()
 
 
 def _safety(run: _Run) -> tuple[str | None, int]:
@@ -273,12 +284,12 @@ def _safety(run: _Run) -> tuple[str | None, int]:
                                          f"safety on {event.kind.value}({event.target})")
             if failure:
                 break
-    return failure or None, work_done(ts.solver)
+    return failure or None, ts.work()
 
 
 def _first_failure(ts: _Solver, literals: list, clauses: Clauses, what: str) -> str:
     for name, flag in clauses:
-        status, reason = ts.check_with(ts.ops.negate(flag), *literals)
+        status, reason = ts.check_hard(ts.ops.negate(flag), *literals)
         if status == UNKNOWN:
             return f"unknown: {what} query for {name}: {reason}"
         if status == SAT:
@@ -329,7 +340,7 @@ def _witness(run: _Run) -> list[str] | str | None:
     for depth in range(WITNESS_DEPTH + 1):
         reached = run.prop.antecedent(ts.ops, run.st, trace.states[-1])
         status, reason = ts.check_with(reached)
-        run.work = base + work_done(ts.solver)
+        run.work = base + ts.work()
         if status == UNKNOWN:
             return reason
         if status == SAT:
@@ -355,7 +366,7 @@ def _bmc(run: _Run) -> VmaCounterexample | str | None:
         if depth > 0:
             bad = ops.any_of(bad, _step_violation(run, ts, trace))
         status, reason = ts.check_with(bad)
-        run.work = base + work_done(ts.solver)
+        run.work = base + ts.work()
         if status == UNKNOWN:
             return f"bounded check at depth {depth}: {reason}"
         if status == SAT:
