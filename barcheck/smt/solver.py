@@ -44,8 +44,10 @@ class Escalating:
     the same assertions and assumptions are asserted outright in a fresh solver
     with the full budget: z3 then preprocesses the whole problem, which is
     often ten times faster on these 64-bit queries than continuing
-    incrementally.  Both budgets are work limits, so the answers, and the
-    models, are the same on every machine.
+    incrementally.  Should the fresh solver run out of budget too, the
+    incremental solver gets the full budget, as without escalation.  All
+    budgets are work limits, so the answers, and the models, are the same on
+    every machine.
     """
 
     def __init__(self, solver: z3.Solver, seed: int, rlimit: int) -> None:
@@ -71,8 +73,17 @@ class Escalating:
         fresh.add(*self.solver.assertions(), *assumptions)
         result = fresh.check()
         self.fresh_work += work_done(fresh)
+        if result == z3.unknown:
+            return self._incremental(*assumptions)
         self._model = fresh.model() if result == z3.sat else None
-        self.reason = fresh.reason_unknown() if result == z3.unknown else ""
+        self.reason = ""
+        return result
+
+    def _incremental(self, *assumptions) -> z3.CheckSatResult:
+        """The last resort, so escalating never answers unknown where the plain incremental check would not."""
+        result = self.solver.check(*assumptions)
+        self._model = self.solver.model() if result == z3.sat else None
+        self.reason = self.solver.reason_unknown() if result == z3.unknown else ""
         return result
 
     def model(self) -> z3.ModelRef:
