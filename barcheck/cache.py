@@ -20,8 +20,9 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from barcheck.jobs import Job
+from barcheck.jobs import MEASURE, Job
 from barcheck.verdict import Result, Verdict
 
 CACHE_FORMAT = 1
@@ -40,18 +41,18 @@ class Cache:
         key = self.key(job)
         return self.directory / key[:2] / f"{key}.pickle"
 
-    def get(self, job: Job) -> Result | None:
+    def get(self, job: Job) -> Any:
         try:
             result = pickle.loads(self._path(job).read_bytes())
         except Exception:
             result = None
-        if not isinstance(result, Result) or not _still_replays(result):
+        if not _valid(job, result):
             self.misses += 1
             return None
         self.hits += 1
         return result
 
-    def put(self, job: Job, result: Result) -> None:
+    def put(self, job: Job, result: Any) -> None:
         path = self._path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -62,6 +63,13 @@ class Cache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _valid(job: Job, outcome: Any) -> bool:
+    if job.engine == MEASURE:
+        from barcheck.smt.msixmeasure import Measure
+        return isinstance(outcome, tuple) and all(isinstance(row, Measure) for row in outcome)
+    return isinstance(outcome, Result) and _still_replays(outcome)
 
 
 def _still_replays(result: Result) -> bool:

@@ -12,7 +12,7 @@ from typing import Sequence, TextIO
 
 import barcheck
 from barcheck.checker import Settings
-from barcheck.jobs import PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
+from barcheck.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
 from barcheck.progress import add_run_arguments, open_cache_option, progress_printer
 from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, run_host_command
 from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
@@ -28,7 +28,7 @@ from barcheck.scenario_check import check_scenario
 from barcheck.scenario_file import load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
 from barcheck.smt.msixmeasure import (DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES, MEASURE_ID, MEASURE_TITLE,
-                                      MeasureSettings, measure)
+                                      MeasureSettings)
 from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE, RoundTripSettings
 from barcheck.smt.recordcheck import RecordSettings
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
@@ -326,7 +326,7 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
     settings = Settings(seed=args.seed, rlimit=args.rlimit, explain=not args.verdicts_only)
     jobs: list[Job] = []
     ids = list(dict.fromkeys(args.property))
-    measures = []
+    measure_jobs: list[Job] = []
     if args.mode in ("all", "pair"):
         for prop in props:
             chosen = _guest_policies(args, prop.id) if prop.needs_vmm else policies
@@ -335,7 +335,7 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
             jobs += _prove_round_trip(args, pages)
         jobs += _prove_records(args, ids, pages)
         if MEASURE_ID in ids or (not ids and args.mode == "all"):
-            measures = _measure(args, pages)
+            measure_jobs = _measure(args, pages)
     if args.mode in ("all", "trace"):
         traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
         if args.mode == "trace" and args.policy:
@@ -343,7 +343,8 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
                 require_plain(policy, "--mode trace")
         jobs += _prove_traces(args, traceable, ids, pages)
         jobs += _prove_mappings(args, ids, pages)
-    results = run_jobs(jobs, args.jobs, cache, progress_printer(args, stderr))
+    solved = run_jobs(jobs + measure_jobs, args.jobs, cache, progress_printer(args, stderr))
+    results, measures = solved[:len(jobs)], [row for rows in solved[len(jobs):] for row in rows]
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
             "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
@@ -410,13 +411,13 @@ def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -
     return jobs
 
 
-def _measure(args: argparse.Namespace, pages: list[int]) -> list:
+def _measure(args: argparse.Namespace, pages: list[int]) -> list[Job]:
     named = _select_policies(args.policy) if args.policy else [get_policy(n) for n in MEASURE_DEFAULT_POLICIES]
     policies = [p for p in named if p.has_msix]
     if not policies and MEASURE_ID in args.property:
         raise UsageError(f"--property {MEASURE_ID}: no named policy passes MSI-X devices through")
     settings = MeasureSettings(seed=args.seed, rlimit=args.rlimit)
-    return [row for policy in policies for page in pages for row in measure(policy, page, settings)]
+    return [Job(MEASURE, MEASURE_ID, policy.name, page, settings) for policy in policies for page in pages]
 
 
 def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Job]:

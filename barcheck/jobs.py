@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from barcheck.verdict import Result
 
-PAIR, RECORD, TRACE, VMA, ROUND_TRIP = "pair", "record", "trace", "vma", "round-trip"
-ENGINES = (PAIR, RECORD, TRACE, VMA, ROUND_TRIP)
+PAIR, RECORD, TRACE, VMA, ROUND_TRIP, MEASURE = "pair", "record", "trace", "vma", "round-trip", "measure"
+ENGINES = (PAIR, RECORD, TRACE, VMA, ROUND_TRIP, MEASURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,11 @@ class Job:
         return (self,)
 
 
-def execute(job: Job) -> Result:
+Outcome = Any
+"""A `Result`, or for a measure job the tuple of its `Measure` rows."""
+
+
+def execute(job: Job) -> Outcome:
     """Run one job in this process."""
     from model.policies import get_policy
     policy = get_policy(job.policy_name)
@@ -60,20 +64,23 @@ def execute(job: Job) -> Result:
     if job.engine == ROUND_TRIP:
         from barcheck.smt.pgoffcheck import check_round_trip
         return check_round_trip(policy, job.page_bytes, job.settings)
+    if job.engine == MEASURE:
+        from barcheck.smt.msixmeasure import measure
+        return tuple(measure(policy, job.page_bytes, job.settings))
     raise ValueError(f"unknown engine {job.engine!r}")
 
 
-Progress = Callable[[int, int, Job, Result, bool], None]
-"""Called as (done, total, job, result, cached) after each job, in job order."""
+Progress = Callable[[int, int, Job, Outcome, bool], None]
+"""Called as (done, total, job, outcome, cached) after each job, in job order."""
 
 
-def execute_group(jobs: Sequence[Job]) -> list[Result]:
+def execute_group(jobs: Sequence[Job]) -> list[Outcome]:
     return [execute(job) for job in jobs]
 
 
-def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress | None = None) -> list[Result]:
-    """Every job's result, in the order of `jobs`, whatever order the workers finish in."""
-    results: list[Result | None] = [cache.get(job) if cache else None for job in jobs]
+def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress | None = None) -> list[Outcome]:
+    """Every job's outcome, in the order of `jobs`, whatever order the workers finish in."""
+    results: list[Outcome | None] = [cache.get(job) if cache else None for job in jobs]
     done = 0
     for index, result in enumerate(results):
         if result is not None:
@@ -96,7 +103,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress |
     return results  # type: ignore[return-value]
 
 
-def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Result]]:
+def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
     if workers <= 1 or len(batches) <= 1:
         yield from map(execute_group, batches)
         return

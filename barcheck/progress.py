@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 from barcheck.cliutil import UsageError
 from barcheck.jobs import Job
@@ -51,10 +51,13 @@ def progress_printer(args: argparse.Namespace, stderr: TextIO):
     if mode == "none":
         return None
 
-    def report(done: int, total: int, job: Job, result: Result, cached: bool) -> None:
-        where = " (cached)" if cached else f" {result.seconds:.2f}s"
+    def report(done: int, total: int, job: Job, outcome: Any, cached: bool) -> None:
+        if isinstance(outcome, Result):
+            what = outcome.verdict.value + (" (cached)" if cached else f" {outcome.seconds:.2f}s")
+        else:
+            what = f"measured {len(outcome)} rows" + (" (cached)" if cached else "")
         line = (f"[{done:>{len(str(total))}}/{total}] {job.prop_id} {job.policy_name} "
-                f"{_page(job.page_bytes)}: {result.verdict.value}{where}")
+                f"{_page(job.page_bytes)}: {what}")
         if mode == "tty":
             stderr.write("\r\x1b[K" + line + ("\n" if done == total else ""))
         else:
