@@ -33,6 +33,8 @@ class Cache:
         self.directory = directory
         self._salt = f"barcheck-cache/{CACHE_FORMAT}\0{z3_version}\0{inputs_sha256}\0"
         self.hits = self.misses = 0
+        self.write_errors: list[str] = []
+        """Why entries could not be saved: the run goes on, and the command warns once."""
 
     def key(self, job: Job) -> str:
         return hashlib.sha256((self._salt + repr(job)).encode()).hexdigest()
@@ -54,12 +56,19 @@ class Cache:
 
     def put(self, job: Job, result: Any) -> None:
         path = self._path(job)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as err:
+            self.write_errors.append(err.strerror or str(err))
+            return
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
             os.replace(temporary, path)
+        except OSError as err:
+            Path(temporary).unlink(missing_ok=True)
+            self.write_errors.append(err.strerror or str(err))
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

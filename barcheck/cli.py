@@ -262,11 +262,11 @@ def exit_code_for(results: list[Result]) -> int:
 
 
 def exit_code_for_doc(doc: dict) -> int:
-    """exit_code_for() of a result document."""
+    """The exit code `prove` gives for the results and measures of a result document."""
     verdicts = {r["verdict"] for r in doc["results"]}
     if "counterexample" in verdicts:
         return EXIT_COUNTEREXAMPLE
-    if verdicts & {"unknown", "vacuous"}:
+    if verdicts & {"unknown", "vacuous"} or any(m["certified"] != "proved" for m in doc.get("measures", [])):
         return EXIT_INCONCLUSIVE
     return EXIT_PROVED
 
@@ -344,6 +344,9 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
         jobs += _prove_traces(args, traceable, ids, pages)
         jobs += _prove_mappings(args, ids, pages)
     solved = run_jobs(jobs + measure_jobs, args.jobs, cache, progress_printer(args, stderr))
+    if cache and cache.write_errors:
+        stderr.write(f"barcheck: warning: --cache {args.cache}: {len(cache.write_errors)} results not saved "
+                     f"({cache.write_errors[0]})\n")
     results, measures = solved[:len(jobs)], [row for rows in solved[len(jobs):] for row in rows]
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,

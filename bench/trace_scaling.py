@@ -1,7 +1,7 @@
 """Bounded and unbounded trace checking: time and solver work as devices and depth grow.
 
 Usage: python3 bench/trace_scaling.py [--devices 1-8] [--depths 1-12] [--property ID] [--policy NAME]
-                                      [--rlimit UNITS] [--csv FILE] [--plot DIR]
+                                      [--rlimit UNITS] [--csv FILE] [--plot DIR] [--from-csv FILE]
 
 Prints one row per (devices, depth) for bounded checking (bmc), then one row per
 device count for the unbounded proof (induction).  Verdicts are printed with the
@@ -45,28 +45,41 @@ def main() -> None:
     parser.add_argument("--no-induction", action="store_true")
     parser.add_argument("--csv", metavar="FILE")
     parser.add_argument("--plot", metavar="DIR")
+    parser.add_argument("--from-csv", metavar="FILE", help="only plot the rows of an earlier --csv into --plot DIR")
     args = parser.parse_args()
+    if args.from_csv:
+        with open(args.from_csv, newline="") as handle:
+            rows = [{**r, "devices": int(r["devices"]), "depth": int(r["depth"]), "seconds": float(r["seconds"])}
+                    for r in csv.DictReader(handle)]
+        plot(rows, Path(args.plot or "."), f"{args.property} under {args.policy}")
+        return
     prop, policy = TRACE_PROPERTIES[args.property], get_policy(args.policy)
     print(f"{args.property} under {args.policy}, {args.page_size}-byte pages, rlimit {args.rlimit}")
     print(f"{'method':10} {'devices':>7} {'depth':>5} {'verdict':15} {'seconds':>9} {'work':>14}")
-    rows = []
+    rows: list[dict] = []
     for devices in _ints(args.devices):
         for depth in _ints(args.depths):
-            row = _row("bmc", devices, depth, prop, policy, args)
-            rows.append(row)
-            if row["verdict"] == "unknown":
+            rows.append(_row("bmc", devices, depth, prop, policy, args))
+            _save(rows, args.csv)
+            if rows[-1]["verdict"] == "unknown":
                 print(f"{'':10} {devices:7} {'':5} deeper bounds skipped after an unknown")
                 break
     if not args.no_induction:
         for devices in _ints(args.devices):
             rows.append(_row("induction", devices, 0, prop, policy, args))
-    if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, FIELDS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+            _save(rows, args.csv)
     if args.plot:
         plot(rows, Path(args.plot), f"{args.property} under {args.policy}")
+
+
+def _save(rows: list[dict], path: str | None) -> None:
+    """Rewrite the CSV after every row, so a long run that is stopped keeps what it measured."""
+    if not path:
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _row(method: str, devices: int, depth: int, prop, policy, args) -> dict:
@@ -99,10 +112,12 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
                         linestyle="--", color="black", label="induction (unbounded)")
     for devices in sorted({r["devices"] for r in bmc}):
         points = sorted((r["depth"], r["seconds"]) for r in bmc if r["devices"] == devices)
-        by_depth.plot(*zip(*points), marker="o", label=f"{devices} devices")
+        by_depth.plot(*zip(*points), marker="o", label=f"{devices} device{'s' if devices != 1 else ''}")
     by_devices.set(xlabel="devices", ylabel="seconds", title="solver time against devices", yscale="log")
     by_depth.set(xlabel="trace depth (events)", ylabel="seconds", title="solver time against depth", yscale="log")
+    from matplotlib.ticker import MaxNLocator
     for axes in (by_devices, by_depth):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(fontsize="small")
         axes.grid(True, alpha=0.3)
     figure.suptitle(f"{title} (unknown points, over the work limit, are left out)")

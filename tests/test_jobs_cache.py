@@ -128,3 +128,25 @@ def test_verdicts_only_agrees_with_the_full_engine_on_every_pair_and_function_ch
     proofs = [r for r in fast["results"] if r["verdict"] == "proved" and r["kind"] == "pair"]
     assert proofs and all(r["notes"] == ["verdicts only: the assumptions listed are every one in force, "
                                          "not a minimal core"] for r in proofs)
+
+
+def test_the_msix_measure_is_cached_too(tmp_path):
+    argv = ("prove", "--policy", "linux-4.8", "--page-size", "4K", "--property", "msix.mappable-fraction",
+            "--format", "json", "--no-timings", "--cache", str(tmp_path), "--progress", "lines")
+    code, cold, err = run(*argv)
+    assert code == 0 and err == "[1/1] msix.mappable-fraction linux-4.8 4K: measured 5 rows\n"
+    code, warm, err = run(*argv)
+    assert code == 0 and warm == cold and err == "[1/1] msix.mappable-fraction linux-4.8 4K: measured 5 rows (cached)\n"
+    assert json.loads(warm)["measures"]
+
+
+def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
+    import barcheck.cache as cache_module
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(cache_module.tempfile, "mkstemp", full)
+    code, out, err = run("prove", "--policy", "linux-4.8", "--page-size", "4K", "--property", "probe.idempotent",
+                         "--property", "mmap.subpage-available", "--cache", str(tmp_path), "--format", "json")
+    assert code == 1 and json.loads(out)["results"]
+    assert err == f"barcheck: warning: --cache {tmp_path}: 2 results not saved (No space left on device)\n"
