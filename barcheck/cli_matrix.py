@@ -58,7 +58,13 @@ def matrix_command(args: argparse.Namespace, argv: list[str], stdout: TextIO, st
     if not doc["results"]:
         raise usage_error("the selection has no checks: nothing to tabulate")
     formats = sorted(FORMATS) if args.format == ALL else [args.format]
-    tables = {f"matrix.{FORMATS[fmt]}": render(doc, fmt, args.time) for fmt in formats}
+    try:
+        tables = {f"matrix.{FORMATS[fmt]}": render(doc, fmt, args.time) for fmt in formats}
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        if not args.source:
+            raise
+        raise usage_error(f"--from {args.source}: a result lacks a field the matrix needs "
+                          f"({type(err).__name__}: {err})") from None
     if not args.out:
         stdout.write(tables[f"matrix.{FORMATS[args.format]}"])
         return exit_code_for_doc(doc)

@@ -122,6 +122,9 @@ def test_errors_are_one_line_with_exit_2(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     code, out, err = run("matrix", "--from", str(tmp_path / "bad.json"))
     assert code == 2 and "barcheck.result/1" in err
+    (tmp_path / "partial.json").write_text(json.dumps({"schema": "barcheck.result/1", "results": [{"policy": "x"}]}))
+    code, out, err = run("matrix", "--from", str(tmp_path / "partial.json"))
+    assert code == 2 and "partial.json" in err and err.count("\n") == 1 and "Traceback" not in err
     code, out, err = run("matrix", "--policy", "no-such-kernel")
     assert code == 2 and "no-such-kernel" in err
     assert not list(tmp_path.glob("matrix.*"))
