@@ -97,12 +97,14 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
 
 
 def _decide_only(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
+    """Vacuous and undecided cases go through `_decide`: its core names the contradiction, and
+    its incremental solver may answer where the fresh one ran out of budget."""
     reachable, _ = query.decide(names, evaluation.antecedent)
     if reachable.status != SAT:
         return _decide(query, prop, policy, names, evaluation)
     violation, model = query.decide(names, query.ops.negate(evaluation.holds))
     if violation.status == UNKNOWN:
-        return Verdict.UNKNOWN, (), violation.reason, None
+        return _decide(query, prop, policy, names, evaluation)
     if violation.status == UNSAT:
         return Verdict.PROVED, tuple(names), "", None
     return Verdict.COUNTEREXAMPLE, (), "", replay(prop, policy, decode(model, query.scenario), query.shape)

@@ -150,3 +150,17 @@ def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path,
                          "--property", "mmap.subpage-available", "--cache", str(tmp_path), "--format", "json")
     assert code == 1 and json.loads(out)["results"]
     assert err == f"barcheck: warning: --cache {tmp_path}: 2 results not saved (No space left on device)\n"
+
+
+def test_verdicts_only_falls_back_to_the_full_engine_when_the_fresh_solver_gives_up(monkeypatch):
+    from barcheck.checker import check
+    from barcheck.smt.query import UNKNOWN, Answer, Query
+    from model.policies import get_policy
+    from properties import get_property
+
+    monkeypatch.setattr(Query, "decide", lambda self, names, condition: (Answer(UNKNOWN, reason="budget"), None))
+    prop, policy = get_property("probe.idempotent"), get_policy("v3-per-bar")
+    fast = check(prop, policy, 4096, Settings(explain=False))
+    full = check(prop, policy, 4096, Settings())
+    assert fast.verdict is full.verdict is Verdict.COUNTEREXAMPLE
+    assert fast.counterexample.scenario == full.counterexample.scenario
