@@ -61,11 +61,13 @@ def check(prop: Property, policy: Policy, page_bytes: int, settings: Settings = 
     evaluation = prop.evaluate(query.ops, query.scenario, policy, settings.shape)
     query.assume(evaluation.assumptions)
     names = [name for name, _ in evaluation.assumptions]
-    decide = _decide if settings.explain else _decide_only
-    outcome = decide(query, prop, policy, names, evaluation)
+    if settings.explain:
+        outcome, unexplained = _decide(query, prop, policy, names, evaluation), False
+    else:
+        outcome, unexplained = _decide_only(query, prop, policy, names, evaluation)
     verdict, assumptions, reason, cex = outcome
     info = SolverInfo(z3_version(), settings.seed, settings.rlimit, query.work())
-    notes = (UNEXPLAINED[verdict],) if not settings.explain and verdict in UNEXPLAINED else ()
+    notes = (UNEXPLAINED[verdict],) if unexplained and verdict in UNEXPLAINED else ()
     return Result(prop.id, policy.name, page_bytes, verdict, scope_of(prop, settings, page_bytes),
                   assumptions, round(time.perf_counter() - started, 6), info, reason, cex, notes)
 
@@ -96,18 +98,19 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
     return Verdict.COUNTEREXAMPLE, (), "", _counterexample(query, prop, policy, names, violation_goal)
 
 
-def _decide_only(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
-    """Vacuous and undecided cases go through `_decide`: its core names the contradiction, and
-    its incremental solver may answer where the fresh one ran out of budget."""
+def _decide_only(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple[tuple, bool]:
+    """The outcome, and whether it skipped the explanation work.  Vacuous and undecided cases go
+    through `_decide`: its core names the contradiction, and its incremental solver may answer
+    where the fresh one ran out of budget."""
     reachable, _ = query.decide(names, evaluation.antecedent)
     if reachable.status != SAT:
-        return _decide(query, prop, policy, names, evaluation)
+        return _decide(query, prop, policy, names, evaluation), False
     violation, model = query.decide(names, query.ops.negate(evaluation.holds))
     if violation.status == UNKNOWN:
-        return _decide(query, prop, policy, names, evaluation)
+        return _decide(query, prop, policy, names, evaluation), False
     if violation.status == UNSAT:
-        return Verdict.PROVED, tuple(names), "", None
-    return Verdict.COUNTEREXAMPLE, (), "", replay(prop, policy, decode(model, query.scenario), query.shape)
+        return (Verdict.PROVED, tuple(names), "", None), True
+    return (Verdict.COUNTEREXAMPLE, (), "", replay(prop, policy, decode(model, query.scenario), query.shape)), True
 
 
 def _counterexample(query: Query, prop: Property, policy: Policy, names: list[str], goal) -> Counterexample:

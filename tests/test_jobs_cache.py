@@ -164,3 +164,4 @@ def test_verdicts_only_falls_back_to_the_full_engine_when_the_fresh_solver_gives
     full = check(prop, policy, 4096, Settings())
     assert fast.verdict is full.verdict is Verdict.COUNTEREXAMPLE
     assert fast.counterexample.scenario == full.counterexample.scenario
+    assert fast.notes == (), "a result from the full engine is explained, so it carries no verdicts-only note"
