@@ -20,9 +20,10 @@ import time
 
 import z3
 
-from barcheck.checker import Settings
-from barcheck.smt.query import Query
+from barcheck.smt.encode import symbolic_scenario
+from model.ops_z3 import SymbolicOps
 from model.policies import catalogue, get_policy
+from model.scenario import Shape
 from properties import REGISTRY
 
 
@@ -32,18 +33,15 @@ def queries(page_bytes: int, limit: int | None) -> list[tuple[str, str]]:
         prop = REGISTRY[prop_id]
         policies = [get_policy("qemu-subpage")] if prop.needs_vmm else catalogue()
         for policy in policies:
-            settings = Settings()
-            query = Query(settings.shape, page_bytes, settings.seed, settings.rlimit)
-            ev = prop.evaluate(query.ops, query.scenario, policy, settings.shape)
-            for goal_name, goal in (("vacuity", ev.antecedent), ("violation", query.ops.negate(ev.holds))):
-                solver = z3.SolverFor("QF_BV", ctx=query.ctx)
-                solver.add(*query_domain(query), *(condition for _, condition in ev.assumptions), goal)
+            shape, ctx = Shape(), z3.Context()
+            ops = SymbolicOps(shape.width, ctx)
+            scenario, domain = symbolic_scenario(shape, page_bytes, ctx)
+            ev = prop.evaluate(ops, scenario, policy, shape)
+            for goal_name, goal in (("vacuity", ev.antecedent), ("violation", ops.negate(ev.holds))):
+                solver = z3.SolverFor("QF_BV", ctx=ctx)
+                solver.add(*domain, *(condition for _, condition in ev.assumptions), goal)
                 out.append((f"{prop_id} {policy.name} {goal_name}", "(set-logic QF_BV)\n" + solver.to_smt2()))
     return out[:limit] if limit else out
-
-
-def query_domain(query: Query) -> list:
-    return list(query._domain)
 
 
 def run_z3(text: str) -> str:

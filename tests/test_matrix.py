@@ -70,10 +70,11 @@ def test_latex_is_booktabs_with_grouped_headers_and_escaped_names():
     assert tex("a_b%c&d#e{f}") == "a\\_b\\%c\\&d\\#e\\{f\\}"
 
 
-def test_every_renderer_is_a_function_of_the_document():
+def test_every_renderer_ignores_the_order_of_the_results():
+    shuffled = {**DOC, "results": list(reversed(DOC["results"]))}
     for fmt in ("md", "csv", "latex"):
         for mode in ("seconds", "work", "none"):
-            assert render(json.loads(json.dumps(DOC)), fmt, mode) == render(DOC, fmt, mode)
+            assert render(shuffled, fmt, mode) == render(DOC, fmt, mode)
 
 
 @pytest.mark.skipif(not CATALOGUE.is_file(), reason="no committed catalogue")
