@@ -3,7 +3,8 @@
 The key hashes the z3 version, the digest of every source file that builds
 the encoded queries (`catalogue.inputs_digest`: model/, properties/ and the
 engine), and the job itself: engine, property, policy, page size, seed,
-rlimit and every other setting.  The encoded query is a deterministic
+rlimit and every other setting; for a policy loaded from a file, the file's
+SHA-256 as well.  The encoded query is a deterministic
 function of those, so equal keys mean equal queries; any edit to the model
 invalidates every entry.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from barcheck.jobs import MEASURE, Job
+from barcheck.userpolicy import policy_file_of
 from barcheck.verdict import Result, Verdict
 
 CACHE_FORMAT = 1
@@ -37,7 +39,9 @@ class Cache:
         """Why entries could not be saved: the run goes on, and the command warns once."""
 
     def key(self, job: Job) -> str:
-        return hashlib.sha256((self._salt + repr(job)).encode()).hexdigest()
+        user_file = policy_file_of(job.policy_name)
+        source = f"\0policy-file {user_file.sha256}" if user_file else ""
+        return hashlib.sha256((self._salt + repr(job) + source).encode()).hexdigest()
 
     def _path(self, job: Job) -> Path:
         key = self.key(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import traceback
@@ -18,6 +19,7 @@ from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, 
 from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
 from barcheck.cli_selftest import add_command as add_selftest_command, selftest_command
 from barcheck.cli_matrix import add_command as add_matrix_command, matrix_command
+from barcheck.cli_policy import add_commands as add_policy_commands, diff_command, new_policy_command
 from barcheck.cli_saved import add_commands as add_saved_commands, explain_command, export_command, replay_command
 from barcheck.render import RENDERERS, document, summary_line
 from barcheck.report.formats import render_doc
@@ -34,6 +36,7 @@ from barcheck.smt.recordcheck import RecordSettings
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
 from barcheck.smt.vmacheck import VmaSettings
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
+from barcheck.userpolicy import PolicyFileError, loaded_files, policy_file_of, resolve as resolve_policy_spec
 from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES, ScenarioError
@@ -55,7 +58,8 @@ EXIT_INTERRUPTED = 130
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     """What to check and how: the options `prove` and `matrix` share."""
-    parser.add_argument("--policy", action="append", default=[], metavar="NAME")
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME",
+                        help="a built-in policy, or a policy file PATH.py (its Python code runs); repeatable")
     parser.add_argument("--property", action="append", default=[], metavar="ID")
     parser.add_argument("--page-size", action="append", default=[], metavar="LIST",
                         help="comma-separated page sizes, e.g. 4K,16K,64K (default)")
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sarif: include proved results (kind pass, level none); GitHub may show them as alerts")
     add_selection_arguments(prove)
     add_matrix_command(commands, add_selection_arguments)
+    add_policy_commands(commands, add_selection_arguments)
     check_cmd = commands.add_parser("check", help="run scenario files step by step")
     check_cmd.add_argument("scenario", nargs="+", metavar="SCENARIO.toml")
     check_cmd.add_argument("--policy", action="append", default=[], metavar="NAME",
@@ -179,10 +184,18 @@ def _positive(text: str) -> int:
 
 def _select_policies(names: list[str]) -> list[Policy]:
     try:
-        chosen = [get_policy(name) for name in names] if names else catalogue()
+        chosen = [named_policy(name) for name in names] if names else catalogue()
     except UnknownPolicy as err:
         raise UsageError(f"--policy: {err}") from None
     return list({policy.name: policy for policy in chosen}.values())
+
+
+def named_policy(spec: str) -> Policy:
+    """A built-in policy by name, or the policy of a file (PATH.py, with optional +modifiers), loaded and checked."""
+    try:
+        return get_policy(resolve_policy_spec(spec))
+    except PolicyFileError as err:
+        raise UsageError(f"--policy: {err}") from None
 
 
 def is_plain(policy: Policy) -> bool:
@@ -348,6 +361,7 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
         stderr.write(f"barcheck: warning: --cache {args.cache}: {len(cache.write_errors)} results not saved "
                      f"({cache.write_errors[0]})\n")
     results, measures = solved[:len(jobs)], [row for rows in solved[len(jobs):] for row in rows]
+    results = [with_policy_file_note(r) for r in results]
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
             "rlimit": args.rlimit, "width_bits": settings.shape.width,
             "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
@@ -357,9 +371,23 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
             "page_sizes": pages}
     if args.verdicts_only:
         meta["verdicts_only"] = True
+    if loaded_files():
+        meta["policy_files"] = [{"path": shown, "sha256": sha256} for shown, _, sha256 in loaded_files()]
     if args.mode != "pair" and any(not is_plain(p) for p in policies):
         meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
     return results, measures, meta
+
+
+def with_policy_file_note(result: Result) -> Result:
+    """Say where a user policy came from and what was checked about it before it was trusted."""
+    loaded = policy_file_of(result.policy)
+    if loaded is None:
+        return result
+    note = (f"{loaded.policy.name} is a user policy from {loaded.shown} (sha256 {loaded.sha256[:16]}); before "
+            f"this check its rules gave the same answers on integers and on bit-vectors for every sampled input, "
+            f"and its probe was proved anti-monotone in the parent's children, which the pair proofs' pairwise "
+            f"argument needs")
+    return dataclasses.replace(result, notes=result.notes + (note,))
 
 
 def _emit(args: argparse.Namespace, files: dict[str, str], stdout: TextIO, summary: str) -> None:
@@ -489,9 +517,9 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     pages_override = _select_pages(args.page_size) if args.page_size else None
     runs = []
     for spec in specs:
-        names = args.policy or [spec.policy]
         try:
-            chosen = [get_policy(name) for name in dict.fromkeys(names)]
+            chosen = ([named_policy(name) for name in dict.fromkeys(args.policy)] if args.policy
+                      else [get_policy(spec.policy)])
         except UnknownPolicy as err:
             raise UsageError(f"{spec.path}: policy: {err}") from None
         for policy in chosen:
@@ -593,7 +621,9 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
                     "reports": lambda: reports_command(args, stdout, UsageError),
                     "check": lambda: _check(args, stdout), "conform": lambda: _conform(args, stdout, stderr),
                     "selftest": lambda: selftest_command(args, stdout, stderr),
-                    "matrix": lambda: matrix_command(args, list(argv), stdout, stderr, UsageError)}
+                    "matrix": lambda: matrix_command(args, list(argv), stdout, stderr, UsageError),
+                    "new-policy": lambda: new_policy_command(args, stdout, UsageError),
+                    "diff": lambda: diff_command(args, stdout, stderr, UsageError)}
         if args.command in HOST_COMMANDS:
             return run_host_command(args, stdout, stderr)
         return commands[args.command]()

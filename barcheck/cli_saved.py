@@ -21,6 +21,8 @@ def add_commands(commands, positive: Callable) -> None:
     replay = commands.add_parser("replay", help="replay saved counterexamples on the concrete semantics; exit 1 if "
                                                 "any still violates, 0 if none does, 3 if an input is no longer valid")
     replay.add_argument("cex", nargs="+", metavar="CEX.json")
+    replay.add_argument("--policy-file", action="append", default=[], metavar="PATH.py",
+                        help="load a user policy a counterexample names (its Python code runs); repeatable")
     explain = commands.add_parser("explain", help="print the human-readable report of saved counterexamples")
     explain.add_argument("cex", nargs="+", metavar="CEX.json")
     explain.add_argument("--format", choices=("text", "md"), default="text")
@@ -44,12 +46,20 @@ def _load_all(paths: list[str], usage_error: type[Exception]) -> list[tuple[str,
 
 
 def replay_command(args: argparse.Namespace, stdout: TextIO, usage_error: type[Exception]) -> int:
+    from barcheck.userpolicy import PolicyFileError, load_policy_file
+    for policy_file in args.policy_file:
+        try:
+            load_policy_file(policy_file)
+        except PolicyFileError as err:
+            raise usage_error(f"--policy-file: {err}") from None
     statuses = []
     for path, result in _load_all(args.cex, usage_error):
         try:
             outcome = replay_witness(result["replay"])
         except WireError as err:
-            raise usage_error(f"{path}: {result['id']}: {err}") from None
+            hint = ("; for a user policy, give its file with --policy-file PATH.py"
+                    if "unknown policy" in str(err) else "")
+            raise usage_error(f"{path}: {result['id']}: {err}{hint}") from None
         statuses.append(outcome.status)
         stdout.write(f"{STATUS_TEXT[outcome.status]:18} {label(result)}: {outcome.detail}\n")
     if STILL_VIOLATES in statuses:

@@ -94,8 +94,7 @@ def policy_source(policy_name: str, prop_id: str) -> dict[str, Any]:
     cls = type(target)
     path = Path(inspect.getsourcefile(cls) or "").resolve()
     _, line = inspect.getsourcelines(cls)
-    try:
-        shown = path.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        shown = path.as_posix()
-    return {"path": shown, "line": line}
+    for root in (PROJECT_ROOT, Path.cwd().resolve()):
+        if path.is_relative_to(root):
+            return {"path": path.relative_to(root).as_posix(), "line": line}
+    return {"path": path.as_posix(), "line": line}

@@ -107,5 +107,7 @@ def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
     if workers <= 1 or len(batches) <= 1:
         yield from map(execute_group, batches)
         return
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(batches))) as pool:
+    from barcheck.userpolicy import load_in_worker, loaded_files
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(batches)), load_in_worker,
+                                                   (loaded_files(),)) as pool:
         yield from pool.imap(execute_group, batches)

@@ -41,13 +41,25 @@ CATALOGUE_COMPOSITIONS = (
 """The configured policies `barcheck prove` checks by default, besides BUILTIN."""
 
 
+USER: dict[str, Policy] = {}
+"""Policies loaded from user files in this process, by name (see barcheck/userpolicy.py)."""
+
+
+def register_user_policy(policy: Policy) -> None:
+    """Make a user policy resolvable by name, like a built-in one (with modifiers too)."""
+    if policy.name in BUILTIN or policy.name in VMMS:
+        raise ValueError(f"{policy.name!r} is the name of a built-in policy")
+    USER[policy.name] = policy
+
+
 class UnknownPolicy(KeyError):
     def __str__(self) -> str:
         if isinstance(self.args[0], ModifierError):
             return str(self.args[0])
-        known = ", ".join(sorted(BUILTIN) + sorted(VMMS))
+        known = ", ".join(sorted(BUILTIN) + sorted(VMMS) + sorted(USER))
         modifiers = ", ".join([f"+{m}" for m in MODIFIERS] + [f"+{v}" for v in VMMS])
-        return f"unknown policy {self.args[0]!r} (known: {known}; modifiers: {modifiers})"
+        return (f"unknown policy {self.args[0]!r} (known: {known}, or a policy file ending in .py; "
+                f"modifiers: {modifiers})")
 
 
 def get_policy(name: str) -> Policy:
@@ -56,7 +68,7 @@ def get_policy(name: str) -> Policy:
     if base_name in VMMS:
         return _with_vmm(BUILTIN[VMM_HOST_POLICY], VMMS[base_name], base_name, parts)
     try:
-        base = BUILTIN[base_name]
+        base = BUILTIN[base_name] if base_name in BUILTIN else USER[base_name]
     except KeyError:
         raise UnknownPolicy(base_name if parts else name) from None
     if not parts:
@@ -103,6 +115,6 @@ def guest_catalogue() -> list[Policy]:
     return [get_policy(name) for name in GUEST_CATALOGUE]
 
 
-__all__ = ["BUILTIN", "CATALOGUE_COMPOSITIONS", "GUEST_CATALOGUE", "SAME_MAPPING_AS_4_8", "SAME_PROBE_AS_4_8",
+__all__ = ["BUILTIN", "USER", "register_user_policy", "CATALOGUE_COMPOSITIONS", "GUEST_CATALOGUE", "SAME_MAPPING_AS_4_8", "SAME_PROBE_AS_4_8",
            "VMMS", "guest_catalogue", "mapping_catalogue", "msix_catalogue", "Configured", "PciCore", "Policy", "ProbeOutcome",
            "ProbeRequest", "UnknownPolicy", "catalogue", "get_policy"]
