@@ -88,8 +88,9 @@ def load_policy_file(shown: str, *, check: bool = True, expect_sha256: str = "")
     cls = _choose_class(shown, module)
     tree = ast.parse(source)
     class_line = _class_line(tree, cls)
-    lines = _attribute_lines(tree, cls.__name__)
-    _validate(shown, cls, class_line, lines)
+    for klass in reversed([k for k in cls.__mro__ if k.__module__ == module.__name__]):
+        _validate_rules(shown, klass, _class_line(tree, klass), _attribute_lines(tree, klass.__name__))
+    _validate(shown, cls, class_line, _attribute_lines(tree, cls.__name__))
     policy = _instantiate(shown, str(path), cls, class_line)
     loaded = PolicyFile(shown, str(path), sha256, policy, class_line)
     if check and (loaded.path, sha256) not in CHECKED:
@@ -193,6 +194,7 @@ def rules_of(cls: type) -> dict[str, Any]:
 
 
 def _validate(shown: str, cls: type, class_line: int, lines: dict[str, int]) -> None:
+    """The chosen class: a kernel policy with a name of its own and every abstract rule defined."""
     if issubclass(cls, Configured):
         raise PolicyFileError(shown, class_line, f"class {cls.__name__} derives from a configured policy: derive "
                                                  f"from a kernel policy and give modifiers on the command line "
@@ -201,18 +203,6 @@ def _validate(shown: str, cls: type, class_line: int, lines: dict[str, int]) -> 
         raise PolicyFileError(shown, class_line, f"class {cls.__name__} does not set `name`: give the policy a "
                                                  f"name of its own, e.g. name = \"my-patch\"")
     _check_name(shown, lines.get("name", class_line), vars(cls)["name"])
-    for attr in ("title", "kernel_ref", "revocation_ref", "msix_ref"):
-        if attr in vars(cls) and not isinstance(vars(cls)[attr], str):
-            raise PolicyFileError(shown, lines.get(attr, class_line), f"`{attr}` must be a string")
-    inherited = rules_of(cls.__mro__[1])
-    base_name = _base_name(cls)
-    for attr, value in vars(cls).items():
-        if attr.startswith("_") or attr in METADATA:
-            continue
-        line = lines.get(attr, class_line)
-        if attr not in inherited:
-            raise PolicyFileError(shown, line, _not_a_rule(attr, base_name, inherited))
-        _check_override(shown, line, attr, value, inherited[attr], base_name)
     for rule in ABSTRACT_RULES:
         if rule.startswith("msix") and not getattr(cls, "has_msix", True):
             continue
@@ -222,9 +212,20 @@ def _validate(shown: str, cls: type, class_line: int, lines: dict[str, int]) -> 
                                                      f"or define it")
 
 
-def _base_name(cls: type) -> str:
-    base = cls.__mro__[1]
-    return base.__name__
+def _validate_rules(shown: str, cls: type, class_line: int, lines: dict[str, int]) -> None:
+    """Every public method and attribute a class of the file defines overrides a rule of the model."""
+    for attr in ("title", "kernel_ref", "revocation_ref", "msix_ref"):
+        if attr in vars(cls) and not isinstance(vars(cls)[attr], str):
+            raise PolicyFileError(shown, lines.get(attr, class_line), f"`{attr}` must be a string")
+    model_base = next(k for k in cls.__mro__ if k.__module__.startswith("model."))
+    inherited = rules_of(model_base)
+    for attr, value in vars(cls).items():
+        if attr.startswith("_") or attr in METADATA:
+            continue
+        line = lines.get(attr, class_line)
+        if attr not in inherited:
+            raise PolicyFileError(shown, line, _not_a_rule(attr, model_base.__name__, inherited))
+        _check_override(shown, line, attr, value, inherited[attr], model_base.__name__)
 
 
 def _check_name(shown: str, line: int, name: Any) -> None:

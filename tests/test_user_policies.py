@@ -84,6 +84,8 @@ BROKEN = {
     "two-classes": ("class P(Linux48):\n    name = 'p'\n\nclass Q(Linux48):\n    name = 'q'\n", None,
                     "defines several policies (P, Q): say which with POLICY = ClassName"),
     "import-error": ("import no_such_module_here\n", 4, "loading the file raised ModuleNotFoundError"),
+    "intermediate-class": ("class Mid(Linux48):\n    def helper(self):\n        return 1\n\n"
+                           "class P(Mid):\n    name = 'p'\n", 5, "`helper` is not a rule of Linux48"),
 }
 
 

@@ -32,6 +32,7 @@ import z3
 from barcheck.selftest.space import MMIO, grid_scenarios, random_scenarios
 from barcheck.smt.encode import symbolic_scenario
 from barcheck.smt.solver import DEFAULT_SEED, make_solver
+from barcheck.userpolicy import line_in
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy, ProbeRequest
@@ -138,17 +139,8 @@ def check_policy(policy: Policy, path: str) -> None:
     except PolicyCheckError:
         raise
     except Exception as err:  # noqa: BLE001
-        raise PolicyCheckError(_line_in(err, path), f"a rule raised {type(err).__name__}: {err}") from None
+        raise PolicyCheckError(line_in(err, path), f"a rule raised {type(err).__name__}: {err}") from None
     _check_anti_monotone(policy, ctx)
-
-
-def _line_in(err: BaseException, path: str) -> int | None:
-    line, tb = None, err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
 
 
 # --- the differential check ---------------------------------------------------------------------
