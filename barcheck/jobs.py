@@ -40,7 +40,11 @@ Outcome = Any
 
 def execute(job: Job) -> Outcome:
     """Run one job in this process."""
+    from barcheck.userpolicy import WORKER_ERRORS
     from model.policies import get_policy
+    if WORKER_ERRORS:
+        from barcheck.cliutil import UsageError
+        raise UsageError(f"--policy: {WORKER_ERRORS[0]}")
     policy = get_policy(job.policy_name)
     if job.engine == PAIR:
         from barcheck.checker import check

@@ -315,10 +315,19 @@ def loaded_files() -> tuple[tuple[str, str, str], ...]:
     return tuple((f.shown, f.path, f.sha256) for f in LOADED.values())
 
 
+WORKER_ERRORS: list[str] = []
+"""Why a worker could not load a file the parent checked (a pool initializer must not raise, or the
+pool replaces the dead worker forever); the worker's jobs report it instead."""
+
+
 def load_in_worker(files: tuple[tuple[str, str, str], ...]) -> None:
     """Pool initializer: register the parent's user policies (already checked there)."""
     for shown, path, sha256 in files:
-        loaded = load_policy_file(path, check=False, expect_sha256=sha256)
+        try:
+            loaded = load_policy_file(path, check=False, expect_sha256=sha256)
+        except PolicyFileError as err:
+            WORKER_ERRORS.append(f"{shown}: {err.message}")
+            continue
         LOADED[loaded.policy.name] = PolicyFile(shown, loaded.path, sha256, loaded.policy, loaded.class_line)
 
 

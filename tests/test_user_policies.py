@@ -305,3 +305,16 @@ def test_replay_of_a_user_policy_counterexample_needs_its_file(tmp_path: Path) -
     assert code == 2 and "give its file with --policy-file PATH.py" in err
     code, out, _ = run_cli("replay", tmp_path / "report.json", "--policy-file", ANY_OFFSET)
     assert code == 1 and out.startswith("STILL VIOLATES")
+
+
+def test_a_policy_file_edited_during_the_run_stops_it_with_a_usage_error(tmp_path: Path) -> None:
+    """Workers load the file again and find other bytes than the parent checked: exit 2, no hang."""
+    from barcheck.checker import Settings
+    from barcheck.cliutil import UsageError
+    from barcheck.jobs import run_jobs
+    path = write(tmp_path, "edited.py", HEAD + "class P(Linux48):\n    name = 'edited'\n")
+    load_policy_file(str(path))
+    path.write_text(path.read_text() + "# edited\n")
+    jobs = [Job(PAIR, "probe.idempotent", "edited", page, Settings()) for page in (4096, 65536)]
+    with pytest.raises(UsageError, match="edited.py: the file changed while barcheck was running"):
+        run_jobs(jobs, 2)
