@@ -36,7 +36,8 @@ from barcheck.smt.recordcheck import RecordSettings
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
 from barcheck.smt.vmacheck import VmaSettings
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
-from barcheck.userpolicy import PolicyFileError, loaded_files, policy_file_of, resolve as resolve_policy_spec
+from barcheck.userpolicy import (PolicyFileError, loaded_files, policy_file_of, resolve as resolve_policy_spec,
+                                 watching_policy_files)
 from barcheck.verdict import InternalError, Result, Verdict
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES, ScenarioError
@@ -194,7 +195,7 @@ def named_policy(spec: str) -> Policy:
     """A built-in policy by name, or the policy of a file (PATH.py, with optional +modifiers), loaded and checked."""
     try:
         return get_policy(resolve_policy_spec(spec))
-    except PolicyFileError as err:
+    except (PolicyFileError, UnknownPolicy) as err:
         raise UsageError(f"--policy: {err}") from None
 
 
@@ -385,8 +386,9 @@ def with_policy_file_note(result: Result) -> Result:
         return result
     note = (f"{loaded.policy.name} is a user policy from {loaded.shown} (sha256 {loaded.sha256[:16]}); before "
             f"this check its rules gave the same answers on integers and on bit-vectors for every sampled input, "
-            f"and its probe was proved anti-monotone in the parent's children, which the pair proofs' pairwise "
-            f"argument needs")
+            f"and the solver proved that no extra resource, at any position among the parent's children, makes "
+            f"a refused BAR mmappable at any page size from 4K to 1G (the side condition of the pair proofs' "
+            f"pairwise argument); Python operator misuse in the file was trapped throughout")
     return dataclasses.replace(result, notes=result.notes + (note,))
 
 
@@ -531,7 +533,9 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         for policy in chosen:
             for page in pages_override or list(spec.page_sizes):
                 try:
-                    runs.append((spec, policy.name, check_scenario(spec, policy, page, args.seed, args.rlimit)))
+                    with watching_policy_files():
+                        run = check_scenario(spec, policy, page, args.seed, args.rlimit)
+                    runs.append((spec, policy.name, run))
                 except ScenarioError as err:
                     raise UsageError(f"{spec.path}: {err}") from None
     meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,

@@ -107,12 +107,19 @@ def diff_document(sides: list[tuple[str, str, str, list[dict]]], meta: dict[str,
     rows.sort(key=lambda row: (CHANGES.index(row["change"]), row["property"], row["kind"], row["page_size"]))
     counts = {change: sum(1 for row in rows if row["change"] == change) for change in CHANGES}
     unknown = any(row[side] == "unknown" for row in rows for side in ("a", "b"))
-    code = 1 if counts[REGRESSION] else 3 if any(counts[c] for c in INCONCLUSIVE_CHANGES) or unknown else 0
+    code = 1 if counts[REGRESSION] else 3 if any(map(_inconclusive, rows)) or unknown else 0
     keep = ("barcheck_version", "z3_version", "seed", "rlimit", "width_bits", "page_sizes")
     return {"schema": DIFF_SCHEMA,
             "meta": {**{k: meta[k] for k in keep if k in meta}, "inputs_note": "both sides ran the same selection"},
             "a": _side(spec_a, name_a, sha_a), "b": _side(spec_b, name_b, sha_b),
             "summary": {change: counts[change] for change in CHANGES}, "exit_code": code, "rows": rows}
+
+
+def _inconclusive(row: dict) -> bool:
+    """A row that leaves a regression possible: B refutes or cannot decide what A did not check, or
+    A's proof was lost, or B refutes what A could not decide."""
+    return row["change"] in INCONCLUSIVE_CHANGES or (
+        row["change"] == ONLY_B and row["b"] in ("counterexample", "unknown"))
 
 
 def _side(spec: str, name: str, sha256: str) -> dict[str, str]:
@@ -232,7 +239,7 @@ def render_b4(diff: dict, show_all: bool) -> str:
         where = f"{r['property']} ({r['kind']}, {_page(r)})"
         if r["change"] == REGRESSION:
             lines.append(f"ERROR: barcheck: {where}: proved under {a}, counterexample under {b}: {r['reason']}")
-        elif r["change"] in INCONCLUSIVE_CHANGES or "unknown" in (r["a"], r["b"]):
+        elif _inconclusive(r) or "unknown" in (r["a"], r["b"]):
             lines.append(f"WARNING: barcheck: {where}: {r['a'] or '-'} under {a}, {r['b'] or '-'} under {b}: "
                          f"{r['reason']}")
     return "".join(f"{line}\n" for line in lines)

@@ -39,12 +39,17 @@ Outcome = Any
 
 
 def execute(job: Job) -> Outcome:
-    """Run one job in this process."""
-    from barcheck.userpolicy import WORKER_ERRORS
-    from model.policies import get_policy
+    """Run one job in this process (with user policy files watched for operator misuse)."""
+    from barcheck.userpolicy import WORKER_ERRORS, watching_policy_files
     if WORKER_ERRORS:
         from barcheck.cliutil import UsageError
         raise UsageError(f"--policy: {WORKER_ERRORS[0]}")
+    with watching_policy_files():
+        return _dispatch(job)
+
+
+def _dispatch(job: Job) -> Outcome:
+    from model.policies import get_policy
     policy = get_policy(job.policy_name)
     if job.engine == PAIR:
         from barcheck.checker import check

@@ -226,12 +226,13 @@ def _any_state(run: _Run) -> State:
 
 
 _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
-"""Init and step results per (policy, structure, page, settings): the same for every property."""
+"""Init and step results per (policy object, structure, page, settings): the same for every property.
+Keyed by the object, not its name or class: two revisions of a user policy may share both."""
 
 
 def _induction(run: _Run) -> str | None:
     """None when init, step and safety all hold; else a description of the first failure."""
-    key = (type(run.policy), run.st, run.page_bytes, run.settings)
+    key = (run.policy, run.st, run.page_bytes, run.settings)
     if key not in _INDUCTIVE:
         _INDUCTIVE[key] = _inductive(run)
     failure, work = _INDUCTIVE[key]

@@ -14,16 +14,19 @@ are never executed; only a `--policy` value on the command line loads code.
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import hashlib
 import inspect
 import re
 import sys
+import sysconfig
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from barcheck.cliutil import UsageError
 from model.policies import BUILTIN, USER, VMMS, Policy, register_user_policy
 from model.policies.alignment import MODIFIERS, PciCore
 from model.policies.base import (PGOFF_PFN, PGOFF_REGION, POPULATE_AT_FAULT, POPULATE_AT_MMAP, REVOKE_MAPPING_RANGE,
@@ -84,7 +87,9 @@ def load_policy_file(shown: str, *, check: bool = True, expect_sha256: str = "")
     for loaded in LOADED.values():
         if loaded.path == str(path) and loaded.sha256 == sha256:
             return loaded
+    before = set(sys.modules)
     module = _execute(shown, path, source, sha256)
+    IMPORTED.update(name for name in set(sys.modules) - before if _is_users(sys.modules[name]))
     cls = _choose_class(shown, module)
     tree = ast.parse(source)
     class_line = _class_line(tree, cls)
@@ -220,12 +225,24 @@ def _validate_rules(shown: str, cls: type, class_line: int, lines: dict[str, int
     model_base = next(k for k in cls.__mro__ if k.__module__.startswith("model."))
     inherited = rules_of(model_base)
     for attr, value in vars(cls).items():
+        if attr.startswith("_") and not attr.startswith("__") and _private_of(model_base, attr):
+            raise PolicyFileError(shown, lines.get(attr, class_line),
+                                  f"`{attr}` is a private method of {_private_of(model_base, attr)}: overriding it "
+                                  f"changes the model behind your back; give your helper another name")
         if attr.startswith("_") or attr in METADATA:
             continue
         line = lines.get(attr, class_line)
         if attr not in inherited:
             raise PolicyFileError(shown, line, _not_a_rule(attr, model_base.__name__, inherited))
         _check_override(shown, line, attr, value, inherited[attr], model_base.__name__)
+
+
+def _private_of(model_base: type, attr: str) -> str:
+    """The built-in class that already defines the private name, or ""."""
+    for klass in model_base.__mro__:
+        if klass.__module__.startswith("model.") and attr in vars(klass):
+            return klass.__name__
+    return ""
 
 
 def _check_name(shown: str, line: int, name: Any) -> None:
@@ -303,11 +320,30 @@ def _register(loaded: PolicyFile) -> None:
     register_user_policy(loaded.policy)
 
 
+IMPORTED: set[str] = set()
+"""Modules policy files imported that are neither barcheck's, nor installed, nor the standard library's:
+the user's helpers, dropped with the policies so that a second revision imports its own."""
+
+
+def _is_users(module: types.ModuleType) -> bool:
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return False
+    roots = [Path(__file__).resolve().parents[1] / part for part in ("model", "properties", "barcheck")]
+    roots += [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    resolved = Path(filename).resolve()
+    return not any(resolved.is_relative_to(root) for root in roots)
+
+
 def forget_user_policies() -> None:
-    """Unregister every loaded file (`barcheck diff` runs two revisions of one policy in turn)."""
+    """Unregister every loaded file and its helper modules (`barcheck diff` runs two revisions of one
+    policy in turn)."""
     for name in LOADED:
         USER.pop(name, None)
     LOADED.clear()
+    for name in IMPORTED:
+        sys.modules.pop(name, None)
+    IMPORTED.clear()
 
 
 def loaded_files() -> tuple[tuple[str, str, str], ...]:
@@ -329,6 +365,22 @@ def load_in_worker(files: tuple[tuple[str, str, str], ...]) -> None:
             WORKER_ERRORS.append(f"{shown}: {err.message}")
             continue
         LOADED[loaded.policy.name] = PolicyFile(shown, loaded.path, sha256, loaded.policy, loaded.class_line)
+
+
+@contextlib.contextmanager
+def watching_policy_files() -> Iterator[None]:
+    """While proofs run: Python operator misuse on a solver term in any loaded policy file is a
+    one-line usage error, even on a path the load-time check did not take."""
+    if not LOADED:
+        yield
+        return
+    from barcheck.smt.policycheck import Misuse, misuse_trap
+    shown = {loaded.path: loaded.shown for loaded in LOADED.values()}
+    try:
+        with misuse_trap(set(shown)):
+            yield
+    except Misuse as err:
+        raise UsageError(f"--policy: {shown.get(err.path, err.path)}:{err.line}: {err.message}") from None
 
 
 def policy_file_of(policy_name: str) -> PolicyFile | None:

@@ -134,7 +134,7 @@ def test_pre_commit_hook_stops_a_regressing_commit_and_lets_others_through(tree:
                    "BARCHECK_POLICY": "tools/barcheck/any_offset.py"})
     assert stopped.returncode == 1, stopped.stderr
     assert "isolation.window  pair  4K    proved  counterexample  regression" in stopped.stderr
-    assert "is refuted for tools/barcheck/any_offset.py (commit stopped)" in stopped.stderr
+    assert "is refuted for tools/barcheck/any_offset.py (staged) (commit stopped)" in stopped.stderr
     assert _git(tree, "log", "--oneline", env=env).stdout.count("\n") == 1
 
     passed = _git(tree, "commit", "-qm", "vfio-pci: release on reset", env={**env,

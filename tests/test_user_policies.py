@@ -7,6 +7,7 @@ worked example must give the verdicts docs/user-policies.md promises.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import textwrap
@@ -84,6 +85,9 @@ BROKEN = {
     "two-classes": ("class P(Linux48):\n    name = 'p'\n\nclass Q(Linux48):\n    name = 'q'\n", None,
                     "defines several policies (P, Q): say which with POLICY = ClassName"),
     "import-error": ("import no_such_module_here\n", 4, "loading the file raised ModuleNotFoundError"),
+    "private-override": ("from model.policies.linux import V3PerBar\n\nclass P(V3PerBar):\n    name = 'p'\n"
+                         "    def _again(self, ops, req, first):\n        return None\n", 8,
+                         "`_again` is a private method of V3PerBar"),
     "intermediate-class": ("class Mid(Linux48):\n    def helper(self):\n        return 1\n\n"
                            "class P(Mid):\n    name = 'p'\n", 5, "`helper` is not a rule of Linux48"),
 }
@@ -101,17 +105,37 @@ def test_a_broken_policy_file_is_one_line_with_file_and_line(tmp_path: Path, cas
     assert message in err, err
 
 
-def test_a_word_computed_outside_the_watched_file_is_caught_by_the_differential_check(tmp_path: Path) -> None:
-    """The trap watches the policy file only; the differential check catches a helper module's
-    non-wrapping `+` at the BAR at the top of the address space."""
-    write(tmp_path, "helper_mod.py", "def end(bar, page_bytes):\n    return bar.start_bytes + page_bytes - 1\n")
+def test_misuse_in_a_helper_module_is_caught_at_its_own_line(tmp_path: Path) -> None:
+    """The trap watches every file that is not barcheck's, z3's or the standard library's."""
+    helper = write(tmp_path, "helper_mod.py", "def end(bar, page_bytes):\n    return bar.start_bytes + page_bytes - 1\n")
     path = write(tmp_path, "uses_helper.py", HEAD + "import sys\nsys.path.insert(0, %r)\nimport helper_mod\n\n"
                  "class P(Linux48):\n    name = 'p'\n    def dummy_range(self, ops, bar, page_bytes):\n"
                  "        r = super().dummy_range(ops, bar, page_bytes)\n"
                  "        return type(r)(r.first, helper_mod.end(bar, page_bytes))\n" % str(tmp_path))
     code, _, err = run_cli("prove", "--policy", path, *QUICK)
     assert code == 2
-    assert "give different answers on integers and on bit-vectors" in err and "probe.dummy.last" in err, err
+    assert err.startswith(f"barcheck: error: --policy: {path}: {helper}:2: Python `+` on a bit-vector word"), err
+
+
+def test_a_rule_that_answers_differently_on_integers_is_caught_by_the_differential_check(tmp_path: Path) -> None:
+    path = write(tmp_path, "sneaky.py", HEAD + "class P(Linux48):\n    name = 'sneaky'\n"
+                 "    def may_reserve(self, ops, bar, page_bytes):\n"
+                 "        return ops.true() if isinstance(bar.start_bytes, int) else super().may_reserve(ops, bar, "
+                 "page_bytes)\n")
+    code, _, err = run_cli("prove", "--policy", path, *QUICK)
+    assert code == 2
+    assert "the rules give different answers on integers and on bit-vectors at page 0x1000" in err, err
+    assert "is True on integers but False on bit-vectors" in err, err
+
+
+def test_a_probe_that_ignores_all_but_the_first_sibling_is_refused(tmp_path: Path) -> None:
+    """Anti-monotone wherever the extra resource comes: at position 0 it hides the foreign one."""
+    path = write(tmp_path, "first_only.py", HEAD + "class P(Linux48):\n    name = 'first-only'\n"
+                 "    def dummy_children(self, ops, req):\n        return super().dummy_children(ops, req)[:2]\n")
+    code, _, err = run_cli("prove", "--policy", path, *QUICK)
+    assert code == 2
+    assert "another resource under the parent can make a refused BAR mmappable (the extra resource at " \
+           "position 0" in err, err
 
 
 def test_a_probe_that_more_resources_can_enable_is_refused(tmp_path: Path) -> None:
@@ -125,8 +149,9 @@ def test_a_probe_that_more_resources_can_enable_is_refused(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
 def test_every_builtin_policy_passes_the_load_time_checks(name: str) -> None:
+    """The trap watches the file the policy's class is written in, as it would a user's."""
     policy = BUILTIN[name]
-    check_policy(policy, str(ROOT / "model" / "policies" / "linux.py"))
+    check_policy(policy, str(Path(inspect.getsourcefile(type(policy))).resolve()))
 
 
 def test_mutants_pass_the_load_time_checks() -> None:
@@ -209,15 +234,22 @@ def test_worked_example_keeps_linux_4_8_pair_verdicts() -> None:
     assert code == 0, err
     (result,) = json.loads(out)["results"]
     assert result["verdict"] == "proved"
-    assert any("user policy from" in note and "anti-monotone" in note for note in result["notes"])
+    assert any("user policy from" in note and "at any position among the parent's children" in note
+               for note in result["notes"])
 
 
 def test_diff_of_two_revisions_with_one_name_shows_the_regression(tmp_path: Path) -> None:
-    """Two revisions of one patch, both named `patch`, checked in worker processes."""
+    """Two revisions of one patch, both named `patch`, each importing its own `revhelp` helper module,
+    checked in worker processes: B must see B's helper, not A's left in sys.modules."""
+    body = ("import os, sys\nsys.path.insert(0, os.path.dirname(__file__))\nimport revhelp\n" + HEAD +
+            "class P(Linux48):\n    name = 'patch'\n    if revhelp.ANY_OFFSET:\n"
+            "        def may_reserve(self, ops, bar, page_bytes):\n            return ops.true()\n")
     (tmp_path / "v1").mkdir()
     (tmp_path / "v2").mkdir()
-    v1 = write(tmp_path / "v1", "patch.py", HEAD + "class P(Linux48):\n    name = 'patch'\n")
-    v2 = write(tmp_path / "v2", "patch.py", ANY_OFFSET.read_text().replace('"any-offset"', '"patch"'))
+    write(tmp_path / "v1", "revhelp.py", "ANY_OFFSET = False\n")
+    write(tmp_path / "v2", "revhelp.py", "ANY_OFFSET = True\n")
+    v1 = write(tmp_path / "v1", "patch.py", body)
+    v2 = write(tmp_path / "v2", "patch.py", body + "# revision 2\n")
     code, out, err = run_cli("diff", "--policy", v1, "--policy", v2, "--property", "isolation.window",
                              "--property", "probe.idempotent", "--page-size", "4K", "--jobs", "2",
                              "--format", "json", "--all")
@@ -239,6 +271,8 @@ def test_diff_text_and_errors(tmp_path: Path) -> None:
     assert code == 0
     assert "no verdict changed" in out and "1 checks compared: 1 same (exit 0)" in out
     assert run_cli("diff", "--policy", "linux-4.8")[0] == 2
+    code, _, err = run_cli("diff", "--policy", "linux-4.8", "--policy", "linux-4.8+bogus")
+    assert code == 2 and err.startswith("barcheck: error: --policy: ") and "bogus" in err
     code, _, err = run_cli("diff", "--policy", "linux-4.8", "--policy", tmp_path / "missing.py")
     assert code == 2 and "missing.py: cannot read" in err
 
@@ -280,7 +314,8 @@ def test_cache_keys_follow_the_policy_file_bytes(tmp_path: Path) -> None:
     load_policy_file(str(second))
     assert cache.key(job) != key_one
     forget_user_policies()
-    assert cache.key(job) not in (key_one,)
+    load_policy_file(str(first))
+    assert cache.key(job) == key_one
 
 
 def test_a_scenario_file_never_loads_code(tmp_path: Path) -> None:
@@ -318,3 +353,23 @@ def test_a_policy_file_edited_during_the_run_stops_it_with_a_usage_error(tmp_pat
     jobs = [Job(PAIR, "probe.idempotent", "edited", page, Settings()) for page in (4096, 65536)]
     with pytest.raises(UsageError, match="edited.py: the file changed while barcheck was running"):
         run_jobs(jobs, 2)
+
+
+def test_misuse_on_a_path_the_load_check_missed_stops_the_proof(tmp_path: Path) -> None:
+    """The trap stays on while proofs run, in workers too: a signed comparison taken only when the
+    parent has three or more other children (trace states; the load-time check builds at most two)
+    is an error, never a proof."""
+    path = write(tmp_path, "many.py", HEAD + "class P(Linux48):\n    name = 'many'\n"
+                 "    def request_dummy(self, ops, req, dummy):\n"
+                 "        if len(req.children) >= 3:\n"
+                 "            return ops.all_of(super().request_dummy(ops, req, dummy), dummy.first >= req.parent.first)\n"
+                 "        return super().request_dummy(ops, req, dummy)\n")
+    expected = (f"barcheck: error: --policy: {path}:8: Python `<=` or `>=` on a bit-vector word is a signed "
+                f"comparison on bit-vectors; use ops.ule or ops.uge (in: return ops.all_of(super().request_dummy("
+                f"ops, req, dummy), dummy.first >= req.parent.first))\n")
+    assert run_cli("prove", "--policy", path, "--property", "probe.idempotent", "--page-size", "4K",
+                   "--jobs", "1")[0] == 0
+    for jobs, pages in (("1", "4K"), ("2", "4K,64K")):
+        code, out, err = run_cli("prove", "--policy", path, "--mode", "trace", "--property", "probe.idempotent",
+                                 "--page-size", pages, "--jobs", jobs)
+        assert (code, out, err) == (2, "", expected)

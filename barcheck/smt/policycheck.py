@@ -1,8 +1,10 @@
 """The check a user policy passes before anything is proved about it.
 
-1. Misuse trap.  While the policy's rules run on Z3 bit-vectors, Python's
+1. Misuse trap.  While the policy's rules run on Z3 bit-vectors (here, and
+   again in every proof: `barcheck.userpolicy.watching_policy_files`), Python's
    operators on words are intercepted when they are called from the policy
-   file: `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;
+   file or from any other file that is not barcheck's own, z3's or the
+   standard library's (a helper module the policy imports): `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;
    `+`, `-`, `*`, `<<`, `~` and unary minus do not wrap on the concrete side;
    `if`, `and`, `or`, `not` and `bool()` on a symbolic flag either raise or
    silently compare terms.  Each is reported at its file and line.
@@ -14,8 +16,9 @@
    seeded random ones, at 4K and 64K pages.
 3. Side condition of the pair proofs.  Their pairwise argument needs the
    probe's answer to be anti-monotone in the parent's children (another
-   resource can only take mmappability away).  The solver proves this for the
-   policy over all 64-bit inputs, or the policy is refused.
+   resource, wherever it comes in the list, can only take mmappability away).
+   The solver proves this for the policy over all 64-bit inputs at every page
+   size from 4K to 1G, or the policy is refused.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import linecache
+import os
 import random
 import sys
+import sysconfig
+from pathlib import Path
 from typing import Any, Iterator
 
 import z3
@@ -39,6 +45,7 @@ from model.policies import Policy, ProbeRequest
 from model.ranges import Range
 from model.resource_tree import Child
 from model.scenario import FIELDS, FLAG_FIELDS, PairScenario, Shape
+from model.units import size_name
 from properties import REGISTRY
 from properties.record import RECORD_PROPERTIES, RecordOptions
 from properties.situation import later_request, situate
@@ -48,6 +55,7 @@ PAGES_BYTES = (4096, 16384, 65536)
 RANDOM_PAIRS = 40
 RANDOM_RECORDS = 40
 MONOTONE_RLIMIT = 50_000_000
+MONOTONE_PAGES_BYTES = tuple(1 << shift for shift in range(12, 31))
 
 SIGNED_ADVICE = "is a signed comparison on bit-vectors"
 SHIFT_ADVICE = "is an arithmetic (sign-extending) shift on bit-vectors"
@@ -83,33 +91,62 @@ class PolicyCheckError(Exception):
         self.line, self.message = line, message
 
 
-class _Misuse(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(line, message)
-        self.line, self.message = line, message
+class Misuse(Exception):
+    """Python operator misuse on a solver term, raised at the policy file's line."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(path, line, message)
+        self.path, self.line, self.message = path, line, message
+
+
+class _Watched:
+    """The files whose Python operators on solver terms are misuse: the policy files, and any other
+    file that is not barcheck's own model and engine, z3 or the standard library (a policy's helper
+    module).  Decisions are memoised per file name."""
+
+    def __init__(self, paths: set[str]) -> None:
+        self.paths = paths
+        self.trusted = tuple(str(root) + os.sep for root in (*_OWN_ROOTS, Path(z3.__file__).resolve().parent,
+                                                            *_stdlib_roots()))
+        self.known: dict[str, bool] = {}
+
+    def __call__(self, filename: str) -> bool:
+        if filename not in self.known:
+            self.known[filename] = filename in self.paths or (
+                not filename.startswith("<") and not str(Path(filename).resolve()).startswith(self.trusted))
+        return self.known[filename]
+
+
+_OWN_ROOTS = tuple(Path(__file__).resolve().parents[2] / part for part in ("model", "properties", "barcheck"))
+
+
+def _stdlib_roots() -> list[Path]:
+    return [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
 
 
 @contextlib.contextmanager
 def misuse_trap(paths: set[str]) -> Iterator[None]:
-    """Make Python operators on bit-vectors raise when called from one of `paths`."""
+    """Make Python operators on bit-vectors raise when called from a watched file (`_Watched`)."""
     saved = {name: z3.BitVecRef.__dict__[name] for name in TRAPPED}
     saved_bool = z3.AstRef.__dict__["__bool__"]
+
+    watched = _Watched(paths)
 
     def trapped(name: str, original: Any) -> Any:
         text, why, use = TRAPPED[name]
 
         def operator(self: Any, *args: Any) -> Any:
             caller = sys._getframe(1)
-            if caller.f_code.co_filename in paths:
-                raise _Misuse(caller.f_lineno, f"Python `{text}` on a bit-vector word {why}; use {use}"
-                                               f"{_quote(caller)}")
+            if watched(caller.f_code.co_filename):
+                raise Misuse(caller.f_code.co_filename, caller.f_lineno,
+                             f"Python `{text}` on a bit-vector word {why}; use {use}{_quote(caller)}")
             return original(self, *args)
         return operator
 
     def branch(self: Any) -> bool:
         caller = sys._getframe(1)
-        if caller.f_code.co_filename in paths:
-            raise _Misuse(caller.f_lineno, BRANCH_MESSAGE + _quote(caller))
+        if watched(caller.f_code.co_filename):
+            raise Misuse(caller.f_code.co_filename, caller.f_lineno, BRANCH_MESSAGE + _quote(caller))
         return saved_bool(self)
 
     try:
@@ -134,13 +171,15 @@ def check_policy(policy: Policy, path: str) -> None:
     try:
         with misuse_trap({path}):
             _differential(policy, ctx)
-    except _Misuse as err:
-        raise PolicyCheckError(err.line, err.message) from None
+            _check_anti_monotone(policy, ctx)
+    except Misuse as err:
+        if err.path == path:
+            raise PolicyCheckError(err.line, err.message) from None
+        raise PolicyCheckError(None, f"{err.path}:{err.line}: {err.message}") from None
     except PolicyCheckError:
         raise
     except Exception as err:  # noqa: BLE001
         raise PolicyCheckError(line_in(err, path), f"a rule raised {type(err).__name__}: {err}") from None
-    _check_anti_monotone(policy, ctx)
 
 
 # --- the differential check ---------------------------------------------------------------------
@@ -302,24 +341,28 @@ def _mismatch(where: str, path: str, concrete: Any, symbolic: Any) -> PolicyChec
 # --- the side condition of the pair proofs ------------------------------------------------------
 
 def _check_anti_monotone(policy: Policy, ctx: z3.Context) -> None:
-    """No extra child of the parent turns a refused BAR into an mmappable one, at any page size tried."""
+    """No extra child of the parent, inserted anywhere in the children, turns a refused BAR into an
+    mmappable one, at every page size the command line accepts (4K to 1G)."""
     ops = SymbolicOps(WIDTH_BITS, ctx)
-    for page_bytes in PAGES_BYTES:
+    for page_bytes in MONOTONE_PAGES_BYTES:
         sc, domain = symbolic_scenario(Shape(), page_bytes, ctx)
         sit = situate(ops, sc, policy)
         extra = Child(Range(z3.BitVec("extra_first", WIDTH_BITS, ctx), z3.BitVec("extra_last", WIDTH_BITS, ctx)),
                       z3.Bool("extra_present", ctx))
-        more = ProbeRequest(sit.request.page_bytes, sit.request.bar, sit.request.parent,
-                            sit.request.children + (extra,))
-        solver = make_solver(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
-        solver.add(*domain)
-        solver.add(policy.probe(ops, more).mmappable, z3.Not(sit.first.mmappable))
-        status = solver.check()
-        if status == z3.unsat:
-            continue
-        what = ("another resource under the parent can make a refused BAR mmappable"
-                if status == z3.sat else f"the solver could not decide within {MONOTONE_RLIMIT} units whether "
-                                         f"another resource can make a refused BAR mmappable")
-        raise PolicyCheckError(None, f"at {page_bytes // 1024}K pages {what}; the pair proofs cover every number "
-                                     f"of devices only for probes whose answer can only be taken away by more "
-                                     f"resources, so barcheck will not check this policy")
+        children = sit.request.children
+        for position in range(len(children) + 1):
+            more = ProbeRequest(sit.request.page_bytes, sit.request.bar, sit.request.parent,
+                                children[:position] + (extra,) + children[position:])
+            solver = make_solver(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
+            solver.add(*domain)
+            solver.add(policy.probe(ops, more).mmappable, z3.Not(sit.first.mmappable))
+            status = solver.check()
+            if status == z3.unsat:
+                continue
+            what = ("another resource under the parent can make a refused BAR mmappable"
+                    if status == z3.sat else f"the solver could not decide within {MONOTONE_RLIMIT} units whether "
+                                             f"another resource can make a refused BAR mmappable")
+            raise PolicyCheckError(None, f"at {size_name(page_bytes)} pages {what} (the extra resource at position "
+                                         f"{position} of the parent's children); the pair proofs cover every number "
+                                         f"and order of devices only for probes whose answer can only be taken away "
+                                         f"by more resources, so barcheck will not check this policy")

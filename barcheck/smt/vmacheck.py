@@ -227,10 +227,12 @@ def _proved(run: _Run, started: float) -> Result:
 
 
 _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
+"""Init and step results per (policy object, property, structure, page, settings).  Keyed by the
+object, not its name: two revisions of a user policy may share a name."""
 
 
 def _induction(run: _Run) -> str | None:
-    key = (run.policy.name, run.prop.id, run.st, run.page_bytes, run.settings)
+    key = (run.policy, run.prop.id, run.st, run.page_bytes, run.settings)
     if key not in _INDUCTIVE:
         _INDUCTIVE[key] = _inductive(run)
     failure, run.work = _INDUCTIVE[key]

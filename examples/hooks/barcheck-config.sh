@@ -8,6 +8,8 @@
 #   BARCHECK_PATHS   barcheck.paths    the paths whose changes trigger a check (default: drivers/vfio drivers/pci)
 #   BARCHECK         barcheck.command  the barcheck command (default: barcheck)
 
+set -f  # the path prefixes below are words, never globs
+
 barcheck_setting() {
     eval "value=\${$1:-}"
     if [ -z "$value" ]; then
