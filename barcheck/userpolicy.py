@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import functools
 import hashlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -327,12 +329,25 @@ the user's helpers, dropped with the policies so that a second revision imports 
 
 def _is_users(module: types.ModuleType) -> bool:
     filename = getattr(module, "__file__", None)
-    if not filename:
+    return bool(filename) and is_users_file(filename)
+
+
+def is_users_file(filename: str) -> bool:
+    """A file that is neither barcheck's model and engine, nor installed (z3 included), nor the standard
+    library's: a policy file or a helper module of one."""
+    if filename.startswith("<"):
         return False
-    roots = [Path(__file__).resolve().parents[1] / part for part in ("model", "properties", "barcheck")]
-    roots += [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     resolved = Path(filename).resolve()
-    return not any(resolved.is_relative_to(root) for root in roots)
+    return not any(resolved.is_relative_to(root) for root in _trusted_roots())
+
+
+@functools.cache
+def _trusted_roots() -> tuple[Path, ...]:
+    own = [Path(__file__).resolve().parents[1] / part for part in ("model", "properties", "barcheck")]
+    installed = [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    z3_spec = importlib.util.find_spec("z3")
+    z3_dir = [Path(z3_spec.origin).resolve().parent] if z3_spec and z3_spec.origin else []
+    return tuple(own + installed + z3_dir)
 
 
 def forget_user_policies() -> None:

@@ -3,8 +3,8 @@
 1. Misuse trap.  While the policy's rules run on Z3 bit-vectors (here, and
    again in every proof: `barcheck.userpolicy.watching_policy_files`), Python's
    operators on words are intercepted when they are called from the policy
-   file or from any other file that is not barcheck's own, z3's or the
-   standard library's (a helper module the policy imports): `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;
+   file or from any other file that is not barcheck's own, installed (z3
+   included) or the standard library's (a helper module the policy imports): `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;
    `+`, `-`, `*`, `<<`, `~` and unary minus do not wrap on the concrete side;
    `if`, `and`, `or`, `not` and `bool()` on a symbolic flag either raise or
    silently compare terms.  Each is reported at its file and line.
@@ -26,11 +26,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import linecache
-import os
 import random
 import sys
-import sysconfig
-from pathlib import Path
 from typing import Any, Iterator
 
 import z3
@@ -38,7 +35,7 @@ import z3
 from barcheck.selftest.space import MMIO, grid_scenarios, random_scenarios
 from barcheck.smt.encode import symbolic_scenario
 from barcheck.smt.solver import DEFAULT_SEED, make_solver
-from barcheck.userpolicy import line_in
+from barcheck.userpolicy import is_users_file, line_in
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy, ProbeRequest
@@ -101,27 +98,17 @@ class Misuse(Exception):
 
 class _Watched:
     """The files whose Python operators on solver terms are misuse: the policy files, and any other
-    file that is not barcheck's own model and engine, z3 or the standard library (a policy's helper
-    module).  Decisions are memoised per file name."""
+    file that is not barcheck's own, installed (z3 included) or the standard library's (a policy's
+    helper module, `userpolicy.is_users_file`).  Decisions are memoised per file name."""
 
     def __init__(self, paths: set[str]) -> None:
         self.paths = paths
-        self.trusted = tuple(str(root) + os.sep for root in (*_OWN_ROOTS, Path(z3.__file__).resolve().parent,
-                                                            *_stdlib_roots()))
         self.known: dict[str, bool] = {}
 
     def __call__(self, filename: str) -> bool:
         if filename not in self.known:
-            self.known[filename] = filename in self.paths or (
-                not filename.startswith("<") and not str(Path(filename).resolve()).startswith(self.trusted))
+            self.known[filename] = filename in self.paths or is_users_file(filename)
         return self.known[filename]
-
-
-_OWN_ROOTS = tuple(Path(__file__).resolve().parents[2] / part for part in ("model", "properties", "barcheck"))
-
-
-def _stdlib_roots() -> list[Path]:
-    return [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
 
 
 @contextlib.contextmanager
