@@ -27,7 +27,9 @@ NOT_INPUTS = ("barcheck/report/", "barcheck/conform/", "barcheck/cli_saved.py", 
               "barcheck/cli_host.py", "barcheck/survey", "barcheck/entry.py", "barcheck/selftest/",
               "barcheck/cli_selftest.py", "barcheck/smt/harness_", "barcheck/matrix.py", "barcheck/cli_matrix.py",
               "barcheck/progress.py", "barcheck/cache.py", "barcheck/userpolicy.py", "barcheck/smt/policycheck.py",
-              "barcheck/cli_policy.py", "barcheck/policy_template.py")
+              "barcheck/cli_policy.py", "barcheck/policy_template.py", "barcheck/depends.py",
+              "barcheck/patchgate.py", "barcheck/safe_read.py", "barcheck/textsafe.py", "barcheck/interrupt.py",
+              "barcheck/witness_check.py", "barcheck/smt/ctrl_c.py")
 HTML_DIR, CEX_DIR = "html", "counterexamples"
 UNRENDERED = ".report.unrendered.json"
 GENERATED_DIRS = (HTML_DIR, CEX_DIR)

@@ -16,7 +16,8 @@ from barcheck.checker import Settings
 from barcheck.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
 from barcheck.progress import add_run_arguments, open_cache_option, progress_printer
 from barcheck.cli_host import HOST_COMMANDS, add_commands as add_host_commands, run_host_command
-from barcheck.cliutil import Parser as _Parser, UsageError, check_out_dir, write_atomically
+from barcheck.cliutil import (Parser as _Parser, UsageError, check_out_dir, write_atomically,
+                              write_files_atomically)
 from barcheck.cli_selftest import add_command as add_selftest_command, selftest_command
 from barcheck.cli_matrix import add_command as add_matrix_command, matrix_command
 from barcheck.cli_policy import add_commands as add_policy_commands, diff_command, new_policy_command
@@ -36,6 +37,8 @@ from barcheck.smt.recordcheck import RecordSettings
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
 from barcheck.smt.vmacheck import VmaSettings
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
+from barcheck.textsafe import escape_control
+from barcheck.patchgate import dependent_checks, overridden_members, require_files_read
 from barcheck.userpolicy import (PolicyFileError, loaded_files, policy_file_of, resolve as resolve_policy_spec,
                                  watching_policy_files)
 from barcheck.verdict import InternalError, Result, Verdict
@@ -67,9 +70,11 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     parser.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
                         help="solver work budget per call (z3 resource units)")
-    parser.add_argument("--mode", choices=("all", "pair", "trace"), default="pair",
+    parser.add_argument("--mode", choices=("all", "pair", "trace"), default=None,
                         help="pair: single-probe and function checks; trace: properties over event traces; "
-                             "all: both, and the MSI-X mappable-fraction measure")
+                             "all: both, and the MSI-X mappable-fraction measure.  Default: pair, or every kind "
+                             "of a property named with --property, or for a policy file every check that reads "
+                             "a rule the file overrides")
     parser.add_argument("--method", choices=("induction", "bmc"), default="induction",
                         help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
     parser.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
@@ -234,6 +239,26 @@ def all_property_ids() -> list[str]:
                   | {ROUND_TRIP_ID, MEASURE_ID})
 
 
+def effective_mode(args: argparse.Namespace, policies: list[Policy]) -> str:
+    """The --mode given; else pair, widened to every kind for a policy file (the patch gate then
+    chooses) or for a named property that has no pair kind."""
+    if args.mode is not None:
+        return args.mode
+    if any(policy_file_of(p.name) for p in policies) and not args.property:
+        return "all"
+    if any(property_kinds(i) and not property_kinds(i) & MODE_KINDS["pair"] for i in args.property):
+        return "all"
+    return "pair"
+
+
+def _trace_ids(args: argparse.Namespace, ids: list[str]) -> list[str]:
+    """The named properties whose trace kind runs: all of them under --mode trace or all, else only
+    those that have no pair kind (a named property keeps its pair meaning without --mode)."""
+    if args.mode_given:
+        return ids
+    return [i for i in ids if not property_kinds(i) & MODE_KINDS["pair"]]
+
+
 def _check_property_modes(ids: list[str], mode: str) -> None:
     for i in ids:
         kinds = property_kinds(i)
@@ -327,16 +352,66 @@ def _prove(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return code
 
 
-def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Result], list, dict]:
-    """Results, measures and meta of the checks `args` select (the prove and matrix options)."""
+def solve_selection(args: argparse.Namespace, stderr: TextIO,
+                    keep: frozenset[tuple[str, str]] | None = None) -> tuple[list[Result], list, dict]:
+    """Results, measures and meta of the checks `args` select (the prove and matrix options).
+
+    With a policy file among the policies and no --property, only the checks whose encoding reads a
+    member the file overrides run (barcheck/depends.py); `keep` gives that selection instead (diff)."""
     policies = _select_policies(args.policy)
+    args = argparse.Namespace(**{**vars(args), "mode": effective_mode(args, policies),
+                                 "mode_given": getattr(args, "mode_given", args.mode is not None)})
+    plan = plan_checks(args, policies)
+    if args.out:
+        check_out_dir(Path(args.out))
+    cache = open_cache_option(args.cache)
+    jobs, measure_jobs = plan.jobs, plan.measure_jobs
+    if keep is None and not args.property:
+        jobs, measure_jobs = _patch_gate(args, policies, jobs, measure_jobs)
+    elif keep is not None:
+        jobs = [job for job in jobs if (job.engine, job.prop_id) in keep]
+        measure_jobs = [job for job in measure_jobs if (job.engine, job.prop_id) in keep]
+    elif any(policy_file_of(p.name) for p in policies):
+        require_files_read(policies, jobs + measure_jobs, chosen_by_user=True)
+    solved = run_jobs(jobs + measure_jobs, args.jobs, cache, progress_printer(args, stderr))
+    if cache and cache.write_errors:
+        stderr.write(f"barcheck: warning: --cache {cache.shown}: {len(cache.write_errors)} results not saved "
+                     f"({cache.write_errors[0]})\n")
+    if cache and cache.rejected:
+        stderr.write(f"barcheck: warning: --cache {cache.shown}: {cache.rejected_summary()}\n")
+    results, measures = solved[:len(jobs)], [row for rows in solved[len(jobs):] for row in rows]
+    results = [with_policy_file_note(r) for r in results]
+    meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
+            "rlimit": args.rlimit, "width_bits": plan.settings.shape.width,
+            "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
+                               or {p.name for p in policies}),
+            "properties": sorted({job.prop_id for job in jobs + measure_jobs}
+                                 or {p.id for p in plan.props}),
+            "page_sizes": plan.pages}
+    if args.verdicts_only:
+        meta["verdicts_only"] = True
+    if loaded_files():
+        meta["policy_files"] = [{"path": shown, "sha256": sha256} for shown, _, sha256 in loaded_files()]
+    if args.mode != "pair" and any(not is_plain(p) for p in policies):
+        meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
+    return results, measures, meta
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    jobs: list[Job]
+    measure_jobs: list[Job]
+    props: list[Property]
+    pages: list[int]
+    settings: Settings
+
+
+def plan_checks(args: argparse.Namespace, policies: list[Policy]) -> Plan:
+    """Every check the options select, before a policy file's selection narrows them."""
     _check_property_modes(args.property, args.mode)
     _select_events(args.events)
     props = _select_properties(args.property)
     pages = _select_pages(args.page_size)
-    if args.out:
-        check_out_dir(Path(args.out))
-    cache = open_cache_option(args.cache)
     settings = Settings(seed=args.seed, rlimit=args.rlimit, explain=not args.verdicts_only)
     jobs: list[Job] = []
     ids = list(dict.fromkeys(args.property))
@@ -355,28 +430,23 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Resu
         if args.mode == "trace" and args.policy:
             for policy in policies:
                 require_plain(policy, "--mode trace")
-        jobs += _prove_traces(args, traceable, ids, pages)
-        jobs += _prove_mappings(args, ids, pages)
-    solved = run_jobs(jobs + measure_jobs, args.jobs, cache, progress_printer(args, stderr))
-    if cache and cache.write_errors:
-        stderr.write(f"barcheck: warning: --cache {args.cache}: {len(cache.write_errors)} results not saved "
-                     f"({cache.write_errors[0]})\n")
-    results, measures = solved[:len(jobs)], [row for rows in solved[len(jobs):] for row in rows]
-    results = [with_policy_file_note(r) for r in results]
-    meta = {"barcheck_version": barcheck.__version__, "z3_version": z3_version(), "seed": args.seed,
-            "rlimit": args.rlimit, "width_bits": settings.shape.width,
-            "policies": sorted({r.policy for r in results} | {m.policy for m in measures}
-                               or {p.name for p in policies}),
-            "properties": sorted(set(p.id for p in props) | {r.property for r in results}
-                                 | ({MEASURE_ID} if measures else set())),
-            "page_sizes": pages}
-    if args.verdicts_only:
-        meta["verdicts_only"] = True
-    if loaded_files():
-        meta["policy_files"] = [{"path": shown, "sha256": sha256} for shown, _, sha256 in loaded_files()]
-    if args.mode != "pair" and any(not is_plain(p) for p in policies):
-        meta["trace_skipped_policies"] = sorted(p.name for p in policies if not is_plain(p))
-    return results, measures, meta
+        jobs += _prove_traces(args, traceable, _trace_ids(args, ids), pages)
+        jobs += _prove_mappings(args, _trace_ids(args, ids), pages)
+    return Plan(jobs, measure_jobs, props, pages, settings)
+
+
+def _patch_gate(args: argparse.Namespace, policies: list[Policy], jobs: list[Job],
+                measure_jobs: list[Job]) -> tuple[list[Job], list[Job]]:
+    """For policy files: the checks whose encoding reads a member some file overrides."""
+    files = {p.name for p in policies if policy_file_of(p.name)}
+    if not files:
+        return jobs, measure_jobs
+    changed = set().union(*(overridden_members(policy) for policy in policies if policy.name in files))
+    keep = dependent_checks(jobs + measure_jobs, {p.name: p for p in policies}, changed, files)
+    kept = [job for job in jobs if (job.engine, job.prop_id) in keep]
+    kept_measures = [job for job in measure_jobs if (job.engine, job.prop_id) in keep]
+    require_files_read(policies, kept + kept_measures, chosen_by_user=args.mode_given)
+    return kept, kept_measures
 
 
 def with_policy_file_note(result: Result) -> Result:
@@ -393,12 +463,12 @@ def with_policy_file_note(result: Result) -> Result:
 
 
 def _emit(args: argparse.Namespace, files: dict[str, str], stdout: TextIO, summary: str) -> None:
-    """Write the files into --out (each atomically), or the single one to stdout."""
+    """Write the files into --out (all or none), or the single one to stdout."""
     if not args.out:
         (text,) = files.values()
         stdout.write(text)
         return
-    paths = [write_atomically(Path(args.out), name, text) for name, text in files.items()]
+    paths = write_files_atomically(Path(args.out), files)
     stdout.write(f"wrote {paths[0]}" + (f" and {len(paths) - 1} more files" if paths[1:] else "") + f": {summary}\n")
 
 
@@ -634,23 +704,24 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     except KeyboardInterrupt:
-        stderr.write("barcheck: interrupted\n")
-        return EXIT_INTERRUPTED
+        from barcheck.interrupt import report as report_interrupt
+        return report_interrupt(stderr)
     except UsageError as err:
-        stderr.write(f"barcheck: error: {err}\n")
+        stderr.write(f"barcheck: error: {escape_control(str(err))}\n")
         return EXIT_USAGE
     except InternalError as err:
-        stderr.write(f"barcheck: internal error: {err}\n")
+        stderr.write(f"barcheck: internal error: {escape_control(str(err))}\n")
         return EXIT_INTERNAL
     except Exception as err:  # noqa: BLE001
-        stderr.write(f"barcheck: internal error: {type(err).__name__}: {err}\n")
+        stderr.write(f"barcheck: internal error: {type(err).__name__}: {escape_control(str(err))}\n")
         if os.environ.get("BARCHECK_DEBUG"):
             traceback.print_exc(file=stderr)
         return EXIT_INTERNAL
 
 
 def run() -> None:
-    sys.exit(main(sys.argv[1:], sys.stdout, sys.stderr))
+    from barcheck.entry import run as run_guarded
+    run_guarded()
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from barcheck.cliutil import Parser, UsageError, write_atomically
+from barcheck.cliutil import Parser, UsageError, check_out_dir, write_files_atomically
 from barcheck.hostdump import FORMATS as DUMP_FORMATS, DumpError, load
 from barcheck.hostdump.merge import merge
+from barcheck.safe_read import DEFAULT_MAX_INPUT_BYTES, parse_max_bytes
+from barcheck.textsafe import escape_control, escape_control_lines, excerpt
 from model.policies import PciCore, Policy, UnknownPolicy, get_policy
 from model.units import PRESET_PAGE_SIZES, SizeError, parse_page_sizes
 
@@ -28,6 +30,9 @@ SURVEY_FORMATS = ("text", "json", "md", "csv")
 EXTENSIONS = {"text": "txt", "json": "json", "md": "md", "csv": "csv"}
 EXIT_HOLDS, EXIT_LEAK, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_INTERRUPTED = 130
+MAX_INTERNAL_MESSAGE_CHARS = 300
+MAX_PAGE_SIZE_CHARS = 40
+"""Longer than any page size or range; int() of a longer digit string is slow, and fails over 4,300 digits."""
 
 
 def add_commands(commands) -> None:
@@ -58,6 +63,9 @@ def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
                         help=f"a policy to ask (repeatable; default {', '.join(DEFAULT_POLICIES)})")
     parser.add_argument("--format", choices=formats, default="text")
     parser.add_argument("--out", metavar="DIR", help="write the report into DIR instead of stdout")
+    parser.add_argument("--max-input-bytes", default=None, metavar="SIZE",
+                        help="refuse (host) or skip (survey) a dump file larger than SIZE "
+                             f"(default {DEFAULT_MAX_INPUT_BYTES >> 20}M; e.g. 256M)")
 
 
 def select_pages(texts: list[str]) -> list[int]:
@@ -65,6 +73,9 @@ def select_pages(texts: list[str]) -> list[int]:
         return list(PRESET_PAGE_SIZES)
     pages: set[int] = set()
     for text in texts:
+        too_long = next((part for part in text.split(",") if len(part) > MAX_PAGE_SIZE_CHARS), None)
+        if too_long is not None:
+            raise UsageError(f"--page-size: {excerpt(too_long)} is not a page size (expected e.g. 4K, 64K or 4K..1M)")
         try:
             pages.update(page.size_bytes for page in parse_page_sizes(text))
         except SizeError as err:
@@ -88,6 +99,15 @@ def select_policies(names: list[str], option: str = "--policy") -> list[Policy]:
     return list({policy.name: policy for policy in chosen}.values())
 
 
+def select_max_bytes(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_MAX_INPUT_BYTES
+    try:
+        return parse_max_bytes(text)
+    except ValueError as err:
+        raise UsageError(f"--max-input-bytes: {err}") from None
+
+
 def _hint_policy(name: str) -> str | None:
     if name == "none":
         return None
@@ -103,15 +123,18 @@ def _host(args: argparse.Namespace, stdout: TextIO) -> int:
     if not inputs:
         raise UsageError("host: give at least one dump: --lspci, --pciconf, --iomem, --sysfs or --dmesg FILE")
     pages, policies, hint = select_pages(args.page_size), select_policies(args.policy), _hint_policy(args.hint_policy)
+    max_bytes = select_max_bytes(args.max_input_bytes)
+    if args.out:
+        check_out_dir(Path(args.out))
     try:
-        dump = merge([load(fmt, path) for fmt, path in inputs])
+        dump = merge([load(fmt, path, max_bytes) for fmt, path in inputs])
     except DumpError as err:
         raise UsageError(str(err)) from None
     if dump.addresses_hidden:
         raise UsageError(f"{dump.path}: {dump.notes[0]}")
     report = check_host(dump, pages, policies, hint)
-    text = RENDERERS[args.format](report)
-    _emit(args, "host", text, stdout)
+    text = _terminal_safe(args.format, RENDERERS[args.format](report))
+    _emit(args, {f"host.{EXTENSIONS[args.format]}": text}, stdout)
     if not report.bars:
         return EXIT_NOTHING
     return EXIT_LEAK if report.leaking() else EXIT_HOLDS
@@ -121,27 +144,38 @@ def _survey(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from barcheck.survey import run_survey
 
     pages, policies = select_pages(args.page_size), select_policies(args.policy)
+    max_bytes = select_max_bytes(args.max_input_bytes)
     if args.out:
-        from barcheck.cliutil import check_out_dir
         check_out_dir(Path(args.out))
     try:
-        result = run_survey(args.paths, args.dump_format, pages, policies, stderr, args.progress)
+        result = run_survey(args.paths, args.dump_format, pages, policies, stderr, args.progress, max_bytes)
     except DumpError as err:
         raise UsageError(str(err)) from None
+    for reason in result.skipped:
+        stderr.write(f"barcheck: skipped {escape_control(reason.removesuffix(' (skipped)'))}\n")
     from barcheck.survey_render import RENDERERS, render_plots
-    text = RENDERERS[args.format](result)
+    files = {f"survey.{EXTENSIONS[args.format]}": _terminal_safe(args.format, RENDERERS[args.format](result))}
     if args.out and args.plot != "none":
-        for name, data in render_plots(result, args.plot.split("+")).items():
-            write_atomically(Path(args.out), name, data)
-    _emit(args, "survey", text, stdout)
+        files.update(render_plots(result, args.plot.split("+")))
+    _emit(args, files, stdout)
+    if not result.machines:
+        return EXIT_NOTHING
     return EXIT_LEAK if result.leaks else EXIT_HOLDS
 
 
-def _emit(args: argparse.Namespace, stem: str, text: str, stdout: TextIO) -> None:
+def _terminal_safe(fmt: str, text: str) -> str:
+    """Text and Markdown reach terminals: no control character from a dump or path survives in them."""
+    return escape_control_lines(text) if fmt in ("text", "md") else text
+
+
+def _emit(args: argparse.Namespace, files: dict[str, str | bytes], stdout: TextIO) -> None:
+    """The report on stdout, or every file into --out: all rendered before the first is written, and
+    written all or none."""
     if args.out:
-        path = write_atomically(Path(args.out), f"{stem}.{EXTENSIONS[args.format]}", text)
-        stdout.write(f"wrote {path}\n")
+        paths = write_files_atomically(Path(args.out), files)
+        stdout.write(f"wrote {escape_control(str(paths[0]))}\n")
     else:
+        (text, *_) = files.values()
         stdout.write(text)
 
 
@@ -163,13 +197,14 @@ def main(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     except KeyboardInterrupt:
-        stderr.write("barcheck: interrupted\n")
-        return EXIT_INTERRUPTED
+        from barcheck.interrupt import report as report_interrupt
+        return report_interrupt(stderr)
     except UsageError as err:
-        stderr.write(f"barcheck: error: {err}\n")
+        stderr.write(f"barcheck: error: {escape_control(str(err))}\n")
         return EXIT_USAGE
     except Exception as err:  # noqa: BLE001
-        stderr.write(f"barcheck: internal error: {type(err).__name__}: {err}\n")
+        message = escape_control(str(err)[:MAX_INTERNAL_MESSAGE_CHARS])
+        stderr.write(f"barcheck: internal error: {type(err).__name__}: {message}\n")
         if os.environ.get("BARCHECK_DEBUG"):
             traceback.print_exc(file=stderr)
         return EXIT_INTERNAL

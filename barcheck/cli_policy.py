@@ -75,21 +75,19 @@ def diff_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, usage
         raise usage_error(f"diff: give exactly two policies, --policy A --policy B (got {len(args.policy)})")
     if args.out:
         check_out_dir(Path(args.out))
-    for spec in args.policy:
-        forget_user_policies()
-        named_policy(spec)
+    keep, changed = _diff_selection(args)
     sides, metas = [], []
     for spec in args.policy:
         forget_user_policies()
-        side_args = argparse.Namespace(**{**vars(args), "policy": [spec]})
+        side_args = _side_args(args, spec)
         name = named_policy(spec).name
-        results, _, meta = solve_selection(side_args, stderr)
+        results, _, meta = solve_selection(side_args, stderr, keep=keep)
         doc = document(results, meta, timings=False)
         source = policy_file_of(name)
         sides.append((spec, name, source.sha256 if source else "", doc["results"]))
         metas.append(meta)
     forget_user_policies()
-    diff = diff_document(sides, metas[0])
+    diff = diff_document(sides, metas[0], sorted(changed), gated=not args.property)
     text = RENDERERS[args.format](diff, args.show_all)
     if args.out:
         extension = {"b4": "txt", "json": "json", "md": "md", "text": "txt"}[args.format]
@@ -100,7 +98,44 @@ def diff_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, usage
     return diff["exit_code"]
 
 
-def diff_document(sides: list[tuple[str, str, str, list[dict]]], meta: dict[str, Any]) -> dict[str, Any]:
+def _side_args(args: argparse.Namespace, spec: str) -> argparse.Namespace:
+    """One side's options: every kind unless --mode narrows it, or --property names the checks as prove
+    would take them."""
+    from barcheck.cli import effective_mode
+    mode = args.mode or (effective_mode(args, []) if args.property else "all")
+    return argparse.Namespace(**{**vars(args), "policy": [spec], "mode": mode, "mode_given": args.mode is not None})
+
+
+def _diff_selection(args: argparse.Namespace) -> tuple[frozenset[tuple[str, str]] | None, set[str]]:
+    """The checks that read a member in which the two policies differ (each side loaded in turn, since
+    two revisions of one file share a name), and those members.  With --property, the user's checks."""
+    from barcheck.cli import named_policy, plan_checks
+    from barcheck.patchgate import dependent_checks, diff_members, require_files_read
+    sides = []
+    for spec in args.policy:
+        forget_user_policies()
+        policy = named_policy(spec)
+        sides.append((spec, policy, policy_file_of(policy.name)))
+    changed = diff_members(sides[0][1], sides[1][1])
+    keep: set[tuple[str, str]] = set()
+    user_chose = bool(args.property) or args.mode is not None
+    for spec, policy, _ in sides:
+        forget_user_policies()
+        named_policy(spec)
+        plan = plan_checks(_side_args(args, spec), [policy])
+        candidates = plan.jobs
+        if args.property:
+            keep |= {(job.engine, job.prop_id) for job in candidates}
+        else:
+            keep |= dependent_checks(candidates, {policy.name: policy}, changed, {policy.name})
+        require_files_read([policy], [job for job in candidates if (job.engine, job.prop_id) in keep]
+                           if not args.property else candidates, chosen_by_user=user_chose)
+    forget_user_policies()
+    return frozenset(keep), changed
+
+
+def diff_document(sides: list[tuple[str, str, str, list[dict]]], meta: dict[str, Any],
+                  changed: list[str] | None = None, gated: bool = False) -> dict[str, Any]:
     (spec_a, name_a, sha_a, results_a), (spec_b, name_b, sha_b, results_b) = sides
     by_a, by_b = _index(results_a), _index(results_b)
     rows = [_row(key, by_a.get(key), by_b.get(key)) for key in sorted(set(by_a) | set(by_b))]
@@ -109,8 +144,11 @@ def diff_document(sides: list[tuple[str, str, str, list[dict]]], meta: dict[str,
     unknown = any(row[side] == "unknown" for row in rows for side in ("a", "b"))
     code = 1 if counts[REGRESSION] else 3 if any(map(_inconclusive, rows)) or unknown else 0
     keep = ("barcheck_version", "z3_version", "seed", "rlimit", "width_bits", "page_sizes")
+    selection = ("both sides ran the same selection: every check whose encoding reads a member in which "
+                 "the policies differ" if gated else "both sides ran the same selection")
+    extra = {"changed_members": changed} if changed is not None else {}
     return {"schema": DIFF_SCHEMA,
-            "meta": {**{k: meta[k] for k in keep if k in meta}, "inputs_note": "both sides ran the same selection"},
+            "meta": {**{k: meta[k] for k in keep if k in meta}, "inputs_note": selection, **extra},
             "a": _side(spec_a, name_a, sha_a), "b": _side(spec_b, name_b, sha_b),
             "summary": {change: counts[change] for change in CHANGES}, "exit_code": code, "rows": rows}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
 import re
 from pathlib import Path
@@ -37,8 +39,21 @@ def title_and_statement(prop_id: str, kind: str) -> tuple[str, str]:
 
 def result_id(result: Result, kind: str) -> str:
     """A file-name-safe id, unique per (property, kind, policy, page size)."""
-    raw = f"{result.property}.{kind}.{result.policy}.{size_name(result.page_size)}"
-    return re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("+", "_plus_"))
+    return id_of(result.property, kind, result.policy, result.page_size)
+
+
+MAX_ID_CHARS = 150
+"""Ids name files (`<id>.md`, `<id>-<n>.svg`); with this cap every such name stays far below NAME_MAX (255 bytes)."""
+
+
+def id_of(prop_id: str, kind: str, policy_name: str, page_bytes: int) -> str:
+    """`<property>.<kind>.<policy>.<page>` in file-name characters; a longer one is cut, keeping a digest."""
+    raw = f"{prop_id}.{kind}.{policy_name}.{size_name(page_bytes)}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("+", "_plus_"))
+    if len(safe) <= MAX_ID_CHARS:
+        return safe
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe[:MAX_ID_CHARS - len(digest) - 1]}-{digest}"
 
 
 def explanation(result: Result, kind: str) -> str:
@@ -80,6 +95,13 @@ def why_it_holds(result: Result, kind: str) -> dict[str, Any]:
     return {"scope": scope, "assumptions": used}
 
 
+@functools.lru_cache(maxsize=256)
+def _class_source(cls: type) -> tuple[Path, int]:
+    """The file and first line of a class (inspect parses the whole file: keep the answer per class object)."""
+    _, line = inspect.getsourcelines(cls)
+    return Path(inspect.getsourcefile(cls) or "").resolve(), line
+
+
 def policy_source(policy_name: str, prop_id: str) -> dict[str, Any]:
     """The file and line of the class that implements the policy (the VMM's for guest properties)."""
     try:
@@ -91,9 +113,7 @@ def policy_source(policy_name: str, prop_id: str) -> dict[str, Any]:
         target = policy.vmm
     while hasattr(target, "base"):
         target = target.base
-    cls = type(target)
-    path = Path(inspect.getsourcefile(cls) or "").resolve()
-    _, line = inspect.getsourcelines(cls)
+    path, line = _class_source(type(target))
     for root in (PROJECT_ROOT, Path.cwd().resolve()):
         if path.is_relative_to(root):
             return {"path": path.relative_to(root).as_posix(), "line": line}

@@ -6,7 +6,13 @@ rebuild both and the cache can key on plain values.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -50,7 +56,11 @@ def execute(job: Job) -> Outcome:
 
 def _dispatch(job: Job) -> Outcome:
     from model.policies import get_policy
-    policy = get_policy(job.policy_name)
+    return run_with_policy(job, get_policy(job.policy_name))
+
+
+def run_with_policy(job: Job, policy: Any) -> Outcome:
+    """Run one job's engine on a policy object (the one `job.policy_name` names, or a stand-in for it)."""
     if job.engine == PAIR:
         from barcheck.checker import check
         from properties import get_property
@@ -116,7 +126,73 @@ def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
     if workers <= 1 or len(batches) <= 1:
         yield from map(execute_group, batches)
         return
-    from barcheck.userpolicy import load_in_worker, loaded_files
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(batches)), load_in_worker,
-                                                   (loaded_files(),)) as pool:
+    from barcheck.interrupt import sigint_blocked
+    from barcheck.userpolicy import loaded_files
+    pool = None
+    try:
+        _start_resource_tracker()
+        with sigint_blocked():  # workers are born with SIGINT blocked: Ctrl-C is the parent's to handle
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(batches)), start_worker,
+                                                             (os.getpid(), loaded_files()))
         yield from pool.imap(execute_group, batches)
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's helper process now, as starting it later would unblock SIGINT in this thread;
+    and without stderr, where it would warn about the semaphores of a pool that an interrupt ended."""
+    if os.name != "posix":
+        return
+    from multiprocessing import resource_tracker
+    saved_fd, null_fd = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null_fd, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        os.close(null_fd)
+
+
+def start_worker(parent_pid: int, policy_files: tuple) -> None:
+    """Pool initializer: ignore Ctrl-C, die with the parent, load the parent's user policies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+    from barcheck.smt.ctrl_c import leave_ctrl_c_to_barcheck
+    leave_ctrl_c_to_barcheck()
+    from barcheck.userpolicy import load_in_worker
+    load_in_worker(policy_files)
+
+
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.2
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process as soon as `parent_pid` is gone, even if it was killed with SIGKILL."""
+    if not _kill_me_when_parent_dies():
+        _watch_parent(parent_pid)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _kill_me_when_parent_dies() -> bool:
+    """Linux: the kernel sends SIGKILL to this process when its parent exits."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (AttributeError, OSError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Elsewhere: a thread that notices the parent is gone (this process is then re-parented)."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+    threading.Thread(target=watch, name="barcheck-parent-watch", daemon=True).start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from barcheck.smt.msixmeasure import MEASURE_ID, MEASURE_STATEMENT, Measure
+from barcheck.smt.msixmeasure import MEASURE_ID, MEASURE_STATEMENT, Measure, Placement
 from model.units import size_name
 
 
@@ -13,9 +13,11 @@ def sort_measures(measures: Iterable[Measure]) -> list[Measure]:
 
 
 def _cell(m: Measure) -> str:
-    def part(value: int) -> str:
-        return f"{size_name(value) if value else '0'} ({100 * value // m.bar_size}%)"
-    return part(m.min_bytes) if m.min_bytes == m.max_bytes else f"{part(m.min_bytes)}-{part(m.max_bytes)}"
+    """An inexact extreme (the solver gave up) shows as the bound it is: >=least, <=greatest."""
+    def part(value: int, exact: bool, sign: str) -> str:
+        return f"{'' if exact else sign}{size_name(value) if value else '0'} ({100 * value // m.bar_size}%)"
+    low, high = part(m.min_bytes, m.min_at is not None, ">="), part(m.max_bytes, m.max_at is not None, "<=")
+    return low if m.exact and m.min_bytes == m.max_bytes else f"{low}-{high}"
 
 
 def _rows(measures: list[Measure]) -> tuple[list[int], list[tuple[str, str, int, dict[int, str]]]]:
@@ -31,6 +33,14 @@ def _uncertified(measures: list[Measure]) -> list[str]:
                    if m.certified != "proved"})
 
 
+BOUNDS_NOTE = ("values marked >= or <= are bounds, not extremes: the solver gave up before it found the exact "
+               "value (a larger --rlimit may find it)")
+
+
+def _bounds_note(measures: list[Measure]) -> list[str]:
+    return [BOUNDS_NOTE] if any(not m.exact for m in measures) else []
+
+
 def measure_text(measures: list[Measure]) -> list[str]:
     if not measures:
         return []
@@ -43,6 +53,7 @@ def measure_text(measures: list[Measure]) -> list[str]:
         lines.append(f"  {policy:{width}} {platform:9} {size_name(bar):5} "
                      + " ".join(f"{cells.get(p, '-'):>22}" for p in pages))
     lines += [f"  not certified: {item}" for item in _uncertified(ordered)]
+    lines += [f"  {note}" for note in _bounds_note(ordered)]
     return lines
 
 
@@ -61,6 +72,8 @@ def measure_markdown(measures: list[Measure]) -> list[str]:
     lines += ["", "The areas were certified against the mmap check for every layout (a byte is in an area exactly "
               "when the one-page mmap at its page is accepted)." if certified else "Not certified: "
               + "; ".join(_uncertified(ordered))]
+    for note in _bounds_note(ordered):
+        lines += ["", f"{note[0].upper()}{note[1:]}."]
     return lines
 
 
@@ -68,6 +81,12 @@ def measure_doc(m: Measure) -> dict[str, Any]:
     return {"property": MEASURE_ID, "kind": "measure", "policy": m.policy, "page_size": m.page_size,
             "bar_size": hex(m.bar_size), "platform": m.platform, "min_bytes": hex(m.min_bytes),
             "max_bytes": hex(m.max_bytes),
-            "min_at": {"table_offset": hex(m.min_at.table_offset), "table_entries": m.min_at.table_entries},
-            "max_at": {"table_offset": hex(m.max_at.table_offset), "table_entries": m.max_at.table_entries},
+            "min_at": _placement_doc(m.min_at), "max_at": _placement_doc(m.max_at),
             "certified": m.certified, "seconds": m.seconds}
+
+
+def _placement_doc(at: Placement | None) -> dict[str, Any] | None:
+    """None when the solver gave up: the value beside it is then a bound, not attained."""
+    if at is None:
+        return None
+    return {"table_offset": hex(at.table_offset), "table_entries": at.table_entries}

@@ -34,13 +34,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, positive: Callable[[str],
 
 
 def open_cache_option(directory: str | None):
+    """The `--cache DIR` cache; a directory or key file that is unsafe to trust is a usage error."""
     if directory is None:
         return None
-    from barcheck.cache import open_cache
+    from barcheck.cache import UntrustedCache, open_cache, printable
     try:
         return open_cache(directory)
+    except UntrustedCache as err:
+        raise UsageError(f"--cache {printable(directory)}: {err}") from None
     except OSError as err:
-        raise UsageError(f"--cache {directory}: {err.strerror or err}") from None
+        shown = f": {printable(err.filename)}" if isinstance(err.filename, str) and err.filename != directory else ""
+        raise UsageError(f"--cache {printable(directory)}{shown}: {err.strerror or err}") from None
 
 
 def progress_printer(args: argparse.Namespace, stderr: TextIO):

@@ -8,6 +8,7 @@ scenario file: the user's own input.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ from model.units import size_name
 
 SCENARIO_RULE = ("scenario", "Every selected trace property holds at every step of the scenario, and every "
                  "expect_* value matches")
+MAX_ID_CHARS = 120
+"""Ids name files (`<id>-<n>.svg`); with this cap every such name stays far below NAME_MAX (255 bytes)."""
 EXPECTATION_RULE = ("scenario.expectations", "The model's placement, mmap decision and reservations match the "
                     "scenario's expect_start, expect_mmap and expect_reserved values")
 
@@ -50,11 +53,20 @@ def _explanation(spec, policy_name: str, page_run, prop_id: str) -> str:
     return page_run.reason or f"Scenario {spec.name} fails {prop_id}."
 
 
+def result_id(spec_name: str, policy_name: str, page_bytes: int) -> str:
+    """A file-name-safe id of at most MAX_ID_CHARS; a longer one is cut and keeps a digest of the whole."""
+    raw = f"scenario.{spec_name}.{policy_name}.{size_name(page_bytes)}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("+", "_plus_"))
+    if len(safe) <= MAX_ID_CHARS:
+        return safe
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe[:MAX_ID_CHARS - len(digest) - 1]}-{digest}"
+
+
 def run_result(spec, policy_name: str, page_run) -> dict[str, Any]:
     prop_id, statement = _rule(page_run)
-    raw = f"scenario.{spec.name}.{policy_name}.{size_name(page_run.page_size)}"
     doc: dict[str, Any] = {
-        "id": re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("+", "_plus_")),
+        "id": result_id(spec.name, policy_name, page_run.page_size),
         "property": prop_id, "title": f"scenario {spec.name}", "statement": statement, "kind": "scenario",
         "policy": policy_name, "page_size": page_run.page_size, "verdict": page_run.verdict.value,
         "scope": {"scenario": spec.name, "file": str(spec.path)}, "assumptions": [],

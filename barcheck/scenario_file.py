@@ -1,7 +1,9 @@
 """Scenario files (TOML): topology, firmware placement, page sizes, policy and events.
 
 Every error is one line naming the file and the field, e.g.
-`x.toml: device[1].bars[0].size: "300" is not a power of two`.
+`x.toml: device[1].bars[0].size: "300" is not a power of two`.  Every number is
+bounded before it reaches the model (addresses below 2^64, BAR sizes at most
+2^63), and values are quoted shortened, with control characters escaped.
 """
 
 from __future__ import annotations
@@ -11,15 +13,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from barcheck.safe_read import InputFileError, read_regular_file
+from barcheck.textsafe import escape_control, excerpt
 from model.events import EventKind
 from model.pci import BarKind, PciAddress, ScenarioError
 from model.topology import ANY, FIRMWARES, BarDecl, DeviceDecl, FixedDecl, Topology, Value, WindowDecl
 from model.units import SizeError, parse_page_sizes, parse_size
+from properties.trace import TRACE_PROPERTIES
 
 TOP_KEYS = {"name", "description", "policy", "page_sizes", "firmware", "host_bridge", "bridge", "device",
             "fixed", "event", "properties", "conform"}
 CONFORM_ARCHES = ("x86_64", "ppc64le")
 EVENT_NAMES = {kind.value: kind for kind in EventKind}
+MAX_NESTING = 16
+"""Tables and arrays nest at most 4 deep in a scenario; anything deeper is refused before it is walked."""
+MAX_NUMBER_CHARS = 80
+"""A 64-bit value is at most 20 decimal digits (with `_` separators and a unit suffix, well under this)."""
+MAX_TEXT_CHARS = 256
+MAX_NAME_CHARS = 128
+"""Scenario names become parts of report file names (see scenario_doc.result_id)."""
+MAX_BAR_BYTES = 1 << 63
+"""The largest power of two below 2^64."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,52 +72,71 @@ class _Reader:
         self.path = path
 
     def fail(self, where: str, message: str) -> ScenarioError:
-        return ScenarioError(f"{self.path}: {where}: {message}")
+        return ScenarioError(escape_control(f"{self.path}: {where}: {message}"))
 
     def keys(self, table: Any, where: str, allowed: set[str], required: set[str]) -> dict:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table")
         unknown = sorted(set(table) - allowed)
         if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+            raise self.fail(where, f"unknown key {shown(unknown[0])} (allowed: {', '.join(sorted(allowed))})")
         missing = sorted(required - set(table))
         if missing:
             raise self.fail(where, f"missing key {missing[0]!r}")
         return table
 
-    def text(self, value: Any, where: str) -> str:
+    def text(self, value: Any, where: str, max_chars: int = MAX_TEXT_CHARS) -> str:
         if not isinstance(value, str) or not value:
-            raise self.fail(where, f"expected a non-empty string, got {value!r}")
+            raise self.fail(where, f"expected a non-empty string, got {shown(value)}")
+        if len(value) > max_chars:
+            raise self.fail(where, f"{shown(value)} is longer than {max_chars} characters")
+        if escape_control(value) != value:
+            raise self.fail(where, f"{shown(value)} contains a control character")
         return value
+
+    def number_text(self, value: Any, where: str) -> str:
+        """The text of a numeric value (TOML integer or string), bounded before int() sees it."""
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            raise self.fail(where, f"{shown(value)} is not a 64-bit value")
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str):
+            raise self.fail(where, f"expected a number, got {shown(value)}")
+        if len(text) > MAX_NUMBER_CHARS:
+            raise self.fail(where, f"{shown(text)} is too long to be a 64-bit value")
+        return text
 
     def address(self, value: Any, where: str, any_ok: bool = True) -> Value:
         if any_ok and value == ANY:
             return ANY
-        if isinstance(value, bool):
-            raise self.fail(where, f"expected an address, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise self.fail(where, f"expected an address, got {shown(value)}")
         if isinstance(value, int):
             number = value
-        elif isinstance(value, str):
+        else:
+            text = self.number_text(value, where)
             try:
-                number = int(value, 0)
+                number = int(text, 0)
             except ValueError:
                 hint = ' or "any"' if any_ok else ""
-                raise self.fail(where, f'{value!r} is not an address (write it like "0xfe800000"{hint})') from None
-        else:
-            raise self.fail(where, f"expected an address, got {value!r}")
+                raise self.fail(where, f'{shown(value)} is not an address (write it like "0xfe800000"{hint})') from None
         if not 0 <= number < 1 << 64:
-            raise self.fail(where, f"{value!r} is not a 64-bit address")
+            raise self.fail(where, f"{shown(value)} is not a 64-bit address (0 to 0xffffffffffffffff)")
         return number
 
     def size(self, value: Any, where: str) -> Value:
         if value == ANY:
             return ANY
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise self.fail(where, f"expected a size such as \"4K\" or 256, got {shown(value)}")
         try:
-            size = parse_size(str(value)) if not isinstance(value, bool) else None
-        except SizeError as exc:
-            raise self.fail(where, str(exc)) from None
-        if size is None or size <= 0 or size & (size - 1):
-            raise self.fail(where, f"{value!r} is not a power of two")
+            size = parse_size(self.number_text(value, where))
+        except SizeError:
+            raise self.fail(where, f"{shown(value)} is not a size (expected e.g. \"256\", \"4K\" or "
+                                   f"\"0x1000\")") from None
+        if size <= 0 or size & (size - 1):
+            raise self.fail(where, f"{shown(value)} is not a power of two")
+        if size > MAX_BAR_BYTES:
+            raise self.fail(where, f"{shown(value)} is 2^64 or more; a BAR is at most 2^63 bytes")
         return size
 
     def range(self, value: Any, where: str) -> tuple[Value, Value]:
@@ -115,31 +148,70 @@ class _Reader:
         return first, last
 
 
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: shortened, control characters escaped."""
+    if isinstance(value, str):
+        return excerpt(value)
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "an array"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return escape_control(text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)")
+
+
 def load_scenario(path: str | Path) -> ScenarioSpec:
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raw = read_regular_file(name)
+    except InputFileError as exc:
+        raise ScenarioError(str(exc)) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ScenarioError(f"{name}: not UTF-8 text") from None
+        raise ScenarioError(f"{escape_control(name)}: not UTF-8 text") from None
+    return loads_scenario(text, name)
+
+
+def loads_scenario(text: str, name: str) -> ScenarioSpec:
+    """A scenario from TOML text; `name` is the file name errors give."""
+    shown_name = escape_control(name)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{name}: TOML syntax: {exc}") from None
+        raise ScenarioError(f"{shown_name}: TOML syntax: {escape_control(str(exc))}") from None
+    except ValueError as exc:
+        reason = ("a number has more digits than any 64-bit value" if "digits" in str(exc)
+                  else f"TOML: {escape_control(str(exc))}")
+        raise ScenarioError(f"{shown_name}: {reason}") from None
+    except RecursionError:
+        raise ScenarioError(f"{shown_name}: tables or arrays nest more than {MAX_NESTING} deep") from None
     return parse_scenario(data, name)
+
+
+def nesting_depth(data: Any, limit: int) -> int:
+    """How deep tables and arrays nest (without recursion), counting stops just past `limit`."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        todo += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest
 
 
 def parse_scenario(data: dict, name: str) -> ScenarioSpec:
     r = _Reader(name)
+    if nesting_depth(data, MAX_NESTING) > MAX_NESTING:
+        raise ScenarioError(f"{escape_control(name)}: tables or arrays nest more than {MAX_NESTING} deep")
     r.keys(data, "scenario", TOP_KEYS, {"host_bridge", "device", "event"})
     firmware = data.get("firmware", "linux")
-    if firmware not in FIRMWARES:
-        raise r.fail("firmware", f"{firmware!r} is not one of {', '.join(FIRMWARES)}")
-    try:
-        pages = tuple(page.size_bytes for page in parse_page_sizes(_page_text(data.get("page_sizes", ["4K"]))))
-    except (SizeError, ValueError) as exc:
-        raise r.fail("page_sizes", str(exc)) from None
+    if not isinstance(firmware, str) or firmware not in FIRMWARES:
+        raise r.fail("firmware", f"{shown(firmware)} is not one of {', '.join(FIRMWARES)}")
+    pages = _page_sizes(r, data.get("page_sizes", ["4K"]))
     windows = [_host_bridge(r, t, f"host_bridge[{i}]") for i, t in enumerate(_list(r, data, "host_bridge"))]
     windows += [_bridge(r, t, f"bridge[{i}]") for i, t in enumerate(_list(r, data, "bridge"))]
     device_tables = _list(r, data, "device")
@@ -148,17 +220,38 @@ def parse_scenario(data: dict, name: str) -> ScenarioSpec:
     try:
         topology = Topology(windows, devices, fixed)
     except ScenarioError as exc:
-        raise ScenarioError(f"{name}: {exc}") from None
+        raise ScenarioError(escape_control(f"{name}: {exc}")) from None
     events = tuple(_event(r, t, f"event[{i}]", topology) for i, t in enumerate(_list(r, data, "event")))
-    props = data.get("properties", [])
-    if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
-        raise r.fail("properties", "expected a list of property ids")
-    return ScenarioSpec(name, str(data.get("name", Path(name).stem)), str(data.get("description", "")),
+    return ScenarioSpec(name, _name(r, data, name), _description(r, data),
                         r.text(data.get("policy", "linux-4.8"), "policy"), pages, firmware, topology, events,
-                        tuple(props), _conform_arch(r, data.get("conform")),
+                        _properties(r, data), _conform_arch(r, data.get("conform")),
                         {d.address: r.text(t["qemu"], f"device[{i}].qemu")
                          for i, (d, t) in enumerate(zip(devices, device_tables)) if "qemu" in t},
                         {d.address: f"device[{i}]" for i, d in enumerate(devices)})
+
+
+def _name(r: _Reader, data: dict, path: str) -> str:
+    if "name" in data:
+        return r.text(data["name"], "name", MAX_NAME_CHARS)
+    return escape_control(Path(path).stem)
+
+
+def _description(r: _Reader, data: dict) -> str:
+    value = data.get("description", "")
+    if not isinstance(value, str):
+        raise r.fail("description", f"expected a string, got {shown(value)}")
+    return r.text(value, "description", 4 * MAX_TEXT_CHARS) if value else ""
+
+
+def _properties(r: _Reader, data: dict) -> tuple[str, ...]:
+    props = data.get("properties", [])
+    if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
+        raise r.fail("properties", "expected a list of property ids")
+    for i, prop in enumerate(props):
+        if prop not in TRACE_PROPERTIES:
+            raise r.fail(f"properties[{i}]", f"unknown trace property {shown(prop)} "
+                                             f"(known: {', '.join(sorted(TRACE_PROPERTIES))})")
+    return tuple(props)
 
 
 def _conform_arch(r: _Reader, table: Any) -> str | None:
@@ -166,15 +259,23 @@ def _conform_arch(r: _Reader, table: Any) -> str | None:
         return None
     r.keys(table, "conform", {"arch"}, {"arch"})
     arch = table["arch"]
-    if arch not in CONFORM_ARCHES:
-        raise r.fail("conform.arch", f"{arch!r} is not one of {', '.join(CONFORM_ARCHES)}")
+    if not isinstance(arch, str) or arch not in CONFORM_ARCHES:
+        raise r.fail("conform.arch", f"{shown(arch)} is not one of {', '.join(CONFORM_ARCHES)}")
     return arch
 
 
-def _page_text(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    return str(value)
+def _page_sizes(r: _Reader, value: Any) -> tuple[int, ...]:
+    items = value if isinstance(value, list) else [value]
+    texts = []
+    for i, item in enumerate(items):
+        where = f"page_sizes[{i}]" if isinstance(value, list) else "page_sizes"
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise r.fail(where, f"expected a page size such as \"4K\", got {shown(item)}")
+        texts.append(r.number_text(item, where))
+    try:
+        return tuple(page.size_bytes for page in parse_page_sizes(",".join(texts)))
+    except (SizeError, ValueError) as exc:
+        raise r.fail("page_sizes", str(exc)) from None
 
 
 def _list(r: _Reader, data: dict, key: str) -> list:
@@ -193,8 +294,8 @@ def _host_bridge(r: _Reader, t: Any, where: str) -> WindowDecl:
 def _bridge(r: _Reader, t: Any, where: str) -> WindowDecl:
     r.keys(t, where, {"address", "parent", "window", "kind"}, {"address", "parent", "window"})
     kind = t.get("kind", "pci-bridge")
-    if kind not in ("pci-bridge", "root-port"):
-        raise r.fail(f"{where}.kind", f"{kind!r} is not pci-bridge or root-port")
+    if not isinstance(kind, str) or kind not in ("pci-bridge", "root-port"):
+        raise r.fail(f"{where}.kind", f"{shown(kind)} is not pci-bridge or root-port")
     first, last = r.range(t["window"], f"{where}.window")
     mib = 1 << 20
     for value, label in ((first, "first"), (last + 1 if isinstance(last, int) else ANY, "last + 1")):
@@ -206,7 +307,7 @@ def _bridge(r: _Reader, t: Any, where: str) -> WindowDecl:
 
 def _pci(r: _Reader, value: Any, where: str) -> str:
     try:
-        return str(PciAddress.parse(r.text(value, where)))
+        return str(PciAddress.parse(r.text(value, where, 32)))
     except ScenarioError as exc:
         raise r.fail(where, str(exc)) from None
 
@@ -231,9 +332,9 @@ def _bar(r: _Reader, t: Any, where: str) -> BarDecl:
     r.keys(t, where, {"index", "size", "start", "kind", "prefetchable"}, {"index", "size"})
     index = t["index"]
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 5:
-        raise r.fail(f"{where}.index", f"{index!r} is not a BAR index 0..5")
+        raise r.fail(f"{where}.index", f"{shown(index)} is not a BAR index 0..5")
     try:
-        kind = BarKind.parse(str(t.get("kind", "mem32")))
+        kind = BarKind.parse(r.text(t.get("kind", "mem32"), f"{where}.kind", 16))
     except ScenarioError as exc:
         raise r.fail(f"{where}.kind", str(exc)) from None
     if kind in (BarKind.ROM,):
@@ -264,7 +365,7 @@ def _event(r: _Reader, t: Any, where: str, topo: Topology) -> EventDecl:
     r.keys(t, where, allowed, {"do"})
     kind = EVENT_NAMES.get(r.text(t["do"], f"{where}.do"))
     if kind is None:
-        raise r.fail(f"{where}.do", f"{t['do']!r} is not an event ({', '.join(sorted(EVENT_NAMES))})")
+        raise r.fail(f"{where}.do", f"{shown(t['do'])} is not an event ({', '.join(sorted(EVENT_NAMES))})")
     key = "bridge" if kind is EventKind.RESCAN else "device"
     if key not in t:
         raise r.fail(where, f"{kind.value} needs `{key} = \"...\"`")
@@ -273,17 +374,30 @@ def _event(r: _Reader, t: Any, where: str, topo: Topology) -> EventDecl:
     if target not in topo.graph or topo.graph.nodes[target]["role"] != role:
         raise r.fail(f"{where}.{key}", f"{target} is not a declared {key}")
     probing = (EventKind.OPEN, EventKind.REPROBE, EventKind.HOT_ADD, EventKind.RESCAN)
-    for key in ("expect_mmap", "expect_start"):
-        if key in t and kind not in probing:
-            raise r.fail(f"{where}.{key}", f"applies to open, reprobe, hot-add and rescan events, not {kind.value}")
-    bar = t.get("bar")
-    if kind in (EventKind.MMAP, EventKind.MUNMAP):
-        device = topo.graph.nodes[target]["decl"]
-        if bar is None or bar not in [b.index for b in device.bars]:
-            raise r.fail(f"{where}.bar", f"{kind.value} needs the index of one of {target}'s BARs")
+    for field_name in ("expect_mmap", "expect_start"):
+        if field_name in t and kind not in probing:
+            raise r.fail(f"{where}.{field_name}",
+                         f"applies to open, reprobe, hot-add and rescan events, not {kind.value}")
+    bar = _event_bar(r, t, where, kind, topo.graph.nodes[target]["decl"])
     return EventDecl(kind, target, bar, _bools(r, t.get("expect_mmap"), f"{where}.expect_mmap"),
                      _starts(r, t.get("expect_start"), f"{where}.expect_start"),
                      _ranges(r, t.get("expect_reserved"), f"{where}.expect_reserved"), where)
+
+
+def _event_bar(r: _Reader, t: dict, where: str, kind: EventKind, decl: Any) -> int | None:
+    bar = t.get("bar")
+    if kind not in (EventKind.MMAP, EventKind.MUNMAP):
+        if bar is not None:
+            raise r.fail(f"{where}.bar", f"applies to mmap and munmap events, not {kind.value}")
+        return None
+    device: DeviceDecl = decl
+    indices = {b.index: b for b in device.bars}
+    if isinstance(bar, bool) or not isinstance(bar, int) or bar not in indices:
+        raise r.fail(f"{where}.bar", f"{kind.value} needs the index of one of {device.address}'s BARs "
+                                     f"({', '.join(str(i) for i in sorted(indices))}), got {shown(bar)}")
+    if indices[bar].kind is BarKind.IO:
+        raise r.fail(f"{where}.bar", f"BAR {bar} is an I/O BAR; {kind.value} needs a memory BAR")
+    return bar
 
 
 def _bools(r: _Reader, value: Any, where: str) -> tuple[bool, ...] | None:

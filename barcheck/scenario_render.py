@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from barcheck.textsafe import escape_control
 from model.units import size_name
 
 SCHEMA = "barcheck.scenario/1"
@@ -51,11 +52,16 @@ def step_lines(page_run, bullet: str, with_reason: bool = True) -> list[str]:
     return lines
 
 
+def _safe(lines: list[str]) -> str:
+    """The report with every control character from the input escaped (line breaks are the report's own)."""
+    return "\n".join(escape_control(line) for line in lines) + "\n"
+
+
 def render_text(runs: list, meta: dict[str, Any]) -> str:
     lines = [f"barcheck {meta['barcheck_version']} · z3 {meta['z3_version']} · seed {meta['seed']}"]
     for spec, policy_name, page_run in runs:
         lines += ["", _title(spec, policy_name, page_run)] + step_lines(page_run, "  ")
-    return "\n".join(lines) + "\n"
+    return _safe(lines)
 
 
 def render_markdown(runs: list, meta: dict[str, Any]) -> str:
@@ -66,7 +72,7 @@ def render_markdown(runs: list, meta: dict[str, Any]) -> str:
         if spec.description:
             lines += [spec.description, ""]
         lines += step_lines(page_run, "")
-    return "\n".join(lines) + "\n"
+    return _safe(lines)
 
 
 RENDERERS = {"text": (render_text, "txt"), "json": (render_json, "json"), "md": (render_markdown, "md")}

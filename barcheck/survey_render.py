@@ -7,6 +7,7 @@ import io
 import json
 
 from barcheck.survey import Survey
+from barcheck.textsafe import escape_control
 from model.units import size_name
 
 SCHEMA = "barcheck.survey/1"
@@ -101,7 +102,7 @@ def render_text(survey: Survey) -> str:
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in [header] + body]
     lines += [""] + _footer(survey)
     if survey.skipped:
-        lines += ["", f"skipped {len(survey.skipped)} file(s):"] + [f"  {s}" for s in survey.skipped]
+        lines += ["", f"skipped {len(survey.skipped)} file(s):"] + [f"  {escape_control(s)}" for s in survey.skipped]
     return "\n".join(lines) + "\n"
 
 

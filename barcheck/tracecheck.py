@@ -166,6 +166,39 @@ def check_trace(prop: TraceProperty, policy: Policy, st: Structure, page_bytes: 
     return _bmc_verdict(run, started, failure)
 
 
+@dataclass(frozen=True)
+class OneStep:
+    """A free state and one step of every event from it, under each placement a check unrolls with."""
+
+    ops: Ops
+    state: State
+    steps: tuple[tuple[Event, State], ...]
+
+
+def encode_system(policy: Policy, st: Structure, page_bytes: int, settings: TraceSettings) -> OneStep:
+    """Build, without solving, the terms of the transition system every property shares: constant,
+    boot and invariant clauses and one step of every event (barcheck/depends.py records the reads)."""
+    run = _Run(TraceProperty("", "", ""), policy, st, page_bytes, settings)
+    ts, state = _setup(run)
+    boot_assumptions(ts.ops, policy, st, state)
+    steps = []
+    for placement in sorted({settings.placement, FIRST_FIT}):
+        for event, step in zip(run.events(), ts.successors(policy, state, run.events(), placement,
+                                                           ts.fresh_choices("c"))):
+            invariant_clauses(ts.ops, policy, st, step.after)
+            steps.append((event, step.after))
+    return OneStep(ts.ops, state, tuple(steps))
+
+
+def encode_property(prop: TraceProperty, policy: Policy, st: Structure, one: OneStep) -> None:
+    """Build, without solving, the property's clauses on the free state and on every step, and its antecedent."""
+    property_clauses(prop, one.ops, policy, st, one.state)
+    for event, after in one.steps:
+        property_clauses(prop, one.ops, policy, st, one.state, event, after)
+    if prop.antecedent is not None:
+        prop.antecedent(one.ops, st, one.state)
+
+
 WITNESS_DEPTH = 4
 
 

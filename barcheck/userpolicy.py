@@ -53,7 +53,9 @@ class PolicyFileError(Exception):
         self.path, self.line, self.message = path, line, message
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+        from barcheck.textsafe import escape_control
+        text = f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+        return escape_control(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +110,11 @@ def load_policy_file(shown: str, *, check: bool = True, expect_sha256: str = "")
 
 
 def _read(shown: str, path: Path) -> str:
+    from barcheck.safe_read import InputFileError, read_regular_file
     try:
-        data = path.read_bytes()
+        data = read_regular_file(str(path))
+    except InputFileError as err:
+        raise PolicyFileError(shown, None, err.reason) from None
     except OSError as err:
         raise PolicyFileError(shown, None, f"cannot read: {err.strerror}") from None
     try:
@@ -123,6 +128,8 @@ def _execute(shown: str, path: Path, source: str, sha256: str) -> types.ModuleTy
         code = compile(source, str(path), "exec")
     except SyntaxError as err:
         raise PolicyFileError(shown, err.lineno, f"syntax error: {err.msg}") from None
+    except (RecursionError, MemoryError):
+        raise PolicyFileError(shown, None, "too deeply nested to compile") from None
     name = f"barcheck_user_policy_{sha256[:16]}"
     module = types.ModuleType(name)
     module.__file__ = str(path)

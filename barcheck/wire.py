@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
 from typing import Any
+
+from barcheck.textsafe import escape_control
+
+_HEX = re.compile(r"-?0x[0-9a-fA-F]{1,64}")
+"""Integers are written by hex(): at most 256 bits here (every address and size barcheck writes fits in 64)."""
 
 
 class WireError(ValueError):
@@ -55,7 +61,7 @@ def decode(kind: Any, data: Any, path: str = "$") -> Any:
         try:
             return kind(raw)
         except ValueError:
-            raise WireError(f"{path}: {data!r} is not a {kind.__name__}") from None
+            raise WireError(f"{path}: {_shown(data)} is not a {kind.__name__}") from None
     if kind is bool:
         if not isinstance(data, bool):
             raise WireError(f"{path}: expected true or false")
@@ -70,16 +76,20 @@ def decode(kind: Any, data: Any, path: str = "$") -> Any:
 
 
 def _decode_int(data: Any, path: str) -> int:
-    if isinstance(data, str):
-        text = data[1:] if data.startswith("-") else data
-        if text.startswith("0x"):
-            try:
-                value = int(text, 16)
-            except ValueError:
-                pass
-            else:
-                return -value if data.startswith("-") else value
-    raise WireError(f"{path}: expected a hex string such as \"0x1000\", got {data!r}")
+    if isinstance(data, str) and _HEX.fullmatch(data):
+        return int(data, 16)
+    raise WireError(f"{path}: expected a hex string such as \"0x1000\", got {_shown(data)}")
+
+
+def _shown(data: Any) -> str:
+    """A JSON value as a message quotes it: short, one line, never walked (it may nest deeply)."""
+    if isinstance(data, (dict, list)):
+        return "an object" if isinstance(data, dict) else "a list"
+    if isinstance(data, int) and data.bit_length() > 128:
+        return f"an integer of {data.bit_length()} bits"
+    text = repr(data)
+    text = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    return escape_control(text)
 
 
 def _decode_any(data: Any, path: str) -> Any:
@@ -98,7 +108,7 @@ def _decode_union(options: tuple, data: Any, path: str) -> Any:
             return decode(option, data, path)
         except WireError:
             continue
-    raise WireError(f"{path}: {data!r} fits none of {options}")
+    raise WireError(f"{path}: {_shown(data)} fits none of {options}")
 
 
 def _decode_tuple(args: tuple, data: Any, path: str) -> tuple:

@@ -16,7 +16,7 @@ from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, RoundTripCounterexample, assu
 from barcheck.smt.pgoffcheck import claims as round_trip_claims, replay_round_trip
 from barcheck.smt.recordcheck import RecordCounterexample, RecordSettings, replay_record
 from barcheck.smt.vmacheck import replay_vma
-from barcheck.tracecheck import TraceCounterexample, TraceSettings, replay_trace
+from barcheck.tracecheck import TraceCounterexample, TraceSettings, boot_assumptions, constant_assumptions, replay_trace
 from barcheck.verdict import EncodingMismatch, Result, Verdict
 from barcheck.describe import clause_text
 from barcheck.replay import replay as replay_pair
@@ -32,7 +32,7 @@ from model.vma import MmapChoice, VmaEvent, VmaState, VmaStructure
 from model.events import Event
 from properties import REGISTRY
 from properties.record import RECORD_PROPERTIES, RecordOptions
-from properties.revoke import VMA_PROPERTIES
+from properties.revoke import VMA_PROPERTIES, boot_clauses as vma_boot_clauses, constant_clauses as vma_constant_clauses
 from properties.trace import TRACE_PROPERTIES
 
 WITNESS_SCHEMA = "barcheck.witness/1"
@@ -92,11 +92,14 @@ def replay_witness(witness: Mapping[str, Any], policy: Policy | None = None) -> 
 
     `policy` replays the same inputs under another policy than the one named in the witness
     (the self-test asks whether a mutant's counterexample also breaks the unmutated policy).
+    A trace of the witness's own policy must start from a state that policy boots in (the
+    assumptions of the trace proofs); under another policy the boot state is taken as given.
     """
     if not isinstance(witness, Mapping):
         raise WireError("replay: expected an object")
     if witness.get("schema") != WITNESS_SCHEMA:
         raise WireError(f"replay.schema: expected {WITNESS_SCHEMA!r}, got {witness.get('schema')!r}")
+    own_policy = policy is None
     policy = policy if policy is not None else _policy(witness)
     page_bytes = decode(int, witness.get("page_size"), "replay.page_size")
     if page_bytes <= 0 or page_bytes & (page_bytes - 1):
@@ -106,6 +109,8 @@ def replay_witness(witness: Mapping[str, Any], policy: Policy | None = None) -> 
     engine = witness.get("engine")
     if engine not in engines:
         raise WireError(f"replay.engine: unknown engine {engine!r} (known: {', '.join(sorted(engines))})")
+    if engine in ("trace", "vma"):
+        return engines[engine](witness, policy, page_bytes, own_policy)
     return engines[engine](witness, policy, page_bytes)
 
 
@@ -151,18 +156,25 @@ def _replay_pair(witness: Mapping[str, Any], policy: Policy, page_bytes: int) ->
     return Replayed(STILL_VIOLATES, cex.explanation, cex)
 
 
-def _moves(witness: Mapping[str, Any]) -> list[Any]:
+def _moves(witness: Mapping[str, Any]) -> list[dict[str, Any]]:
     moves = witness.get("moves")
     if not isinstance(moves, list):
         raise WireError("replay.moves: expected a list")
+    for i, move in enumerate(moves):
+        if not isinstance(move, dict):
+            raise WireError(f"replay.moves[{i}]: expected an object")
     return moves
 
 
-def _replay_trace(witness: Mapping[str, Any], policy: Policy, page_bytes: int) -> Replayed:
+def _broken(clauses) -> str | None:
+    return next((name for name, holds in clauses if not holds), None)
+
+
+def _replay_trace(witness: Mapping[str, Any], policy: Policy, page_bytes: int, check_boot: bool) -> Replayed:
     prop = _lookup(TRACE_PROPERTIES, witness, "trace")
     structure = decode(Structure, witness.get("structure"), "replay.structure")
     initial = decode(State, witness.get("initial"), "replay.initial")
-    moves = [Move(decode(Event, m.get("event") if isinstance(m, dict) else None, f"replay.moves[{i}].event"),
+    moves = [Move(decode(Event, m.get("event"), f"replay.moves[{i}].event"),
                   decode(tuple[int, ...] | None, m.get("choices"), f"replay.moves[{i}].choices"))
              for i, m in enumerate(_moves(witness))]
     placement = witness.get("placement")
@@ -171,19 +183,30 @@ def _replay_trace(witness: Mapping[str, Any], policy: Policy, page_bytes: int) -
     if initial.page_bytes != page_bytes:
         raise WireError("replay.initial.page_bytes: differs from replay.page_size")
     settings = TraceSettings(width=_width(witness), placement=placement)
+    ops = ConcreteOps(settings.width)
+    broken = check_boot and _broken(constant_assumptions(ops, structure, initial) +
+                                    boot_assumptions(ops, policy, structure, initial))
+    if broken:
+        return Replayed(NOT_A_VALID_INPUT, f"the boot state breaks the assumption {broken}")
     return _run(lambda: replay_trace(prop, policy, structure, initial, moves, settings), _trace_detail)
 
 
-def _replay_vma(witness: Mapping[str, Any], policy: Policy, page_bytes: int) -> Replayed:
+def _replay_vma(witness: Mapping[str, Any], policy: Policy, page_bytes: int, check_boot: bool) -> Replayed:
     prop = _lookup(VMA_PROPERTIES, witness, "mapping trace")
     structure = decode(VmaStructure, witness.get("structure"), "replay.structure")
     initial = decode(VmaState, witness.get("initial"), "replay.initial")
-    moves = [(decode(VmaEvent, m.get("event") if isinstance(m, dict) else None, f"replay.moves[{i}].event"),
+    moves = [(decode(VmaEvent, m.get("event"), f"replay.moves[{i}].event"),
               decode(MmapChoice, m.get("choice"), f"replay.moves[{i}].choice"))
              for i, m in enumerate(_moves(witness))]
-    if 1 << initial.page_shift != page_bytes:
+    if initial.page_shift != page_bytes.bit_length() - 1:
         raise WireError("replay.initial.page_shift: differs from replay.page_size")
-    return _run(lambda: replay_vma(prop, policy, structure, initial, moves, _width(witness)), _trace_detail)
+    width = _width(witness)
+    ops = ConcreteOps(width)
+    broken = check_boot and _broken(vma_constant_clauses(ops, policy, structure, initial, None) +
+                                    vma_boot_clauses(ops, policy, structure, initial))
+    if broken:
+        return Replayed(NOT_A_VALID_INPUT, f"the boot state breaks the assumption {broken}")
+    return _run(lambda: replay_vma(prop, policy, structure, initial, moves, width), _trace_detail)
 
 
 def _trace_detail(tcx: Any) -> str:

@@ -133,11 +133,17 @@ def _reprobe(ops: Ops, policy: Policy, st: Structure, state: State, d: int) -> S
 
 
 def _mmap(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Step:
+    """bar_mmap_supported[] must allow it, then the policy's mmap-time rule may reserve (or refuse)."""
     d = st.device_of(b)
-    enabled = ops.all_of(state.opened[d], state.assigned[b], state.mmap_ok[b], ops.negate(state.mapped[b]))
+    current = ProbeOutcome(state.mmap_ok[b], state.dummy_held[b], state.dummy[b])
+    outcome = policy.at_mmap(ops, _probe_request(ops, st, state, b), current)
+    enabled = ops.all_of(state.opened[d], state.assigned[b], state.mmap_ok[b], outcome.mmappable,
+                         ops.negate(state.mapped[b]))
     window = policy.mmap_window(ops, bar_view(ops, st, state, b), state.page_bytes)
-    return Step(enabled, state.replace(mapped=with_item(state.mapped, b, ops.true()),
-                                       mapping=with_item(state.mapping, b, window)))
+    reserved = state.replace(dummy_held=with_item(state.dummy_held, b, outcome.dummy_held),
+                             dummy=with_item(state.dummy, b, outcome.dummy))
+    return Step(enabled, reserved.replace(mapped=with_item(state.mapped, b, ops.true()),
+                                          mapping=with_item(state.mapping, b, window)))
 
 
 def _munmap(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Step:

@@ -22,8 +22,15 @@ class SizeError(ValueError):
     """A size or page size that cannot be accepted; the message says why."""
 
 
+MAX_SIZE_TEXT_CHARS = 64
+"""Longer than any size barcheck accepts ("0x" and 16 hex digits, or 20 decimal digits, and a suffix),
+with room for spaces; longer text is refused before int() sees it."""
+
+
 def parse_size(text: str) -> int:
     """Bytes from "64K", "64KiB", "65536" or "0x10000"."""
+    if len(text) > MAX_SIZE_TEXT_CHARS:
+        raise SizeError(f"{text[:20]!r}... ({len(text)} characters) is not a size: too long")
     match = _SIZE_RE.match(text.strip())
     if not match:
         raise SizeError(f"{text!r} is not a size (expected e.g. 4K, 65536 or 0x10000)")

@@ -30,7 +30,7 @@ def _subpage_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) 
     return Evaluation(
         assumptions=tuple(world_assumptions(ops, sc, sit, shape)),
         antecedent=subpage,
-        holds=ops.implies(subpage, sit.first.mmappable),
+        holds=ops.implies(subpage, sit.may_map(ops)),
         facts=tuple(outcome_facts(sit)),
     )
 

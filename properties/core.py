@@ -34,11 +34,12 @@ def _page_text(sc: PairScenario) -> str:
     return f"{size_name(sc.page_bytes)} pages"
 
 
-def _about_mmappable(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape, holds, extra_facts=()) -> Evaluation:
-    """An evaluation whose antecedent is "the probe made the BAR mmappable"."""
+def _about_mmappable(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape, holds, extra_facts=(),
+                     antecedent=None) -> Evaluation:
+    """An evaluation whose antecedent is "the probe made the BAR mmappable" unless another is given."""
     return Evaluation(
         assumptions=tuple(world_assumptions(ops, sc, sit, shape)),
-        antecedent=sit.first.mmappable,
+        antecedent=sit.first.mmappable if antecedent is None else antecedent,
         holds=holds,
         facts=tuple(outcome_facts(sit)) + tuple(extra_facts),
     )
@@ -47,7 +48,8 @@ def _about_mmappable(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape, h
 def _isolation_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
     leak = ops.all_of(is_nonempty(ops, sit.window), overlaps(ops, sit.window, sit.foreign))
-    return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, ops.negate(leak)))
+    may_map = sit.may_map(ops)
+    return _about_mmappable(ops, sc, sit, shape, ops.implies(may_map, ops.negate(leak)), antecedent=may_map)
 
 
 def _fixed_note(sc: PairScenario) -> str:
@@ -86,9 +88,10 @@ ISOLATION_WINDOW = register(Property(
 def _within_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) -> Evaluation:
     sit = situate(ops, sc, policy)
     empty = ops.negate(is_nonempty(ops, sit.window))
-    inside = ops.any_of(empty, within_union(ops, sit.window, sit.bar.range(ops), sit.first.dummy_held,
-                                            sit.first.dummy))
-    return _about_mmappable(ops, sc, sit, shape, ops.implies(sit.first.mmappable, inside))
+    inside = ops.any_of(empty, within_union(ops, sit.window, sit.bar.range(ops), sit.mapped.dummy_held,
+                                            sit.mapped.dummy))
+    may_map = sit.may_map(ops)
+    return _about_mmappable(ops, sc, sit, shape, ops.implies(may_map, inside), antecedent=may_map)
 
 
 def _first_uncovered(sc: PairScenario, facts: dict[str, Any]) -> int:

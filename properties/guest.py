@@ -141,11 +141,11 @@ def _foreign_evaluate(ops: Ops, sc: PairScenario, policy: Policy, shape: Shape) 
     sit = situate(ops, sc, policy)
     vmm: Vmm | None = policy.vmm
     has_vmm = ops.true() if vmm is not None else ops.false()
-    antecedent = ops.all_of(has_vmm, sit.first.mmappable)
+    antecedent = ops.all_of(has_vmm, sit.may_map(ops))
     assumptions = tuple(world_assumptions(ops, sc, sit, shape))
     if vmm is None:
         return Evaluation(assumptions, antecedent, ops.true(), tuple(outcome_facts(sit)))
-    guest = GuestBar(ops.const(0), sit.bar.size_bytes, sit.first.mmappable, ops.true())
+    guest = GuestBar(ops.const(0), sit.bar.size_bytes, sit.may_map(ops), ops.true())
     window = vmm.window(ops, sc.page_bytes, guest)
     reach = host_reach(ops, sc.page_bytes, sit.bar.start_bytes, ops.add(ops.sub(window.last, window.first),
                                                                         ops.const(1)))

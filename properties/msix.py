@@ -9,6 +9,7 @@ from model.msix import (MSIX_MAX_ENTRIES, TABLE_OFFSET_ALIGN_BYTES, MsixLayout, 
 from model.ops import Flag, Ops, Word
 from model.pci import MIN_MEM_BAR_BYTES, Bar, BarKind
 from model.policies import Policy, ProbeRequest
+from model.policies.base import may_map_alone
 from model.ranges import Range, align_down, align_up, at_least, contains_byte, fits, is_aligned, is_nonempty, \
     is_pow2, overlaps, span
 from model.units import size_name
@@ -67,7 +68,8 @@ def layout_assumptions(ops: Ops, rec: Mapping[str, Any], options: RecordOptions)
 def probe_mmappable(ops: Ops, rec: Mapping[str, Any], policy: Policy, page_bytes: int) -> Flag:
     """The probe's answer for the MSI-X BAR when nothing else claims its page (the dummy succeeds)."""
     whole_space = Range(ops.const(0), ops.const((1 << ops.width) - 1))
-    return policy.probe(ops, ProbeRequest(ops.const(page_bytes), msix_bar(rec), whole_space, ())).mmappable
+    req = ProbeRequest(ops.const(page_bytes), msix_bar(rec), whole_space, ())
+    return may_map_alone(ops, policy, req)
 
 
 def request_accepted(ops: Ops, policy: Policy, req: MsixMmap) -> Flag:

@@ -14,7 +14,7 @@ from model.ops import Flag, Ops
 from model.pci import MIN_MEM_BAR_BYTES, Bar, BarKind
 from model.pgoff import region_pages_shift, split_pgoff
 from model.policies import Policy
-from model.policies.base import POPULATE_AT_FAULT, REVOKE_VMA_LIST, ProbeRequest
+from model.policies.base import POPULATE_AT_FAULT, REVOKE_VMA_LIST, ProbeRequest, may_map_alone
 from model.ranges import Range, at_least, fits, is_aligned, is_pow2, last_below, span
 from model.vma import (RESET_EVENTS, VmaEvent, VmaState, VmaStructure, memory_enabled, region_pages,
                        stored_pgoff)
@@ -98,7 +98,7 @@ def mmap_rule_allows(ops: Ops, policy: Policy, s: VmaState, b: int) -> Flag:
     """The policy's probe marks the BAR mmappable when its sub-page remainder can be reserved."""
     top = ops.const((1 << ops.width) - 1)
     req = ProbeRequest(ops.const(s.page_bytes), _bar_view(ops, s, b), Range(ops.const(0), top), ())
-    return policy.probe(ops, req).mmappable
+    return may_map_alone(ops, policy, req)
 
 
 def constant_clauses(ops: Ops, policy: Policy, st: VmaStructure, s: VmaState,

@@ -29,9 +29,19 @@ class Situation:
     foreign: Range
     request: ProbeRequest
     first: ProbeOutcome
+    """What the probe decided (bar_mmap_supported[] and the reservation at enable)."""
+    mapped: ProbeOutcome
+    """What userspace gets when it mmaps: the probe's answer after the policy's mmap-time rule, which sees
+    the parent's children then (a later sibling included); the same object as `first` by default."""
     window: Range
     realigned: Realigned
     core: PciCore
+
+    def may_map(self, ops: Ops) -> Flag:
+        """Userspace can mmap the BAR: the probe allowed it and the mmap-time rule did not refuse."""
+        if self.mapped is self.first:
+            return self.first.mmappable
+        return ops.all_of(self.first.mmappable, self.mapped.mmappable)
 
 
 def situate(ops: Ops, sc: PairScenario, policy: Policy) -> Situation:
@@ -41,8 +51,17 @@ def situate(ops: Ops, sc: PairScenario, policy: Policy) -> Situation:
     foreign_now = Child(sc.foreign(), sc.relation_is(ops, Relation.EXISTING_SIBLING))
     request = ProbeRequest(sc.page_bytes, resource, sc.parent(), (foreign_now,))
     first = policy.probe(ops, request)
+    mapped = policy.at_mmap(ops, _mmap_request(ops, sc, request), first)
     window = policy.mmap_window(ops, resource, sc.page_bytes)
-    return Situation(resource, sc.parent(), sc.foreign(), request, first, window, realigned, policy.pci_core)
+    return Situation(resource, sc.parent(), sc.foreign(), request, first, mapped, window, realigned,
+                     policy.pci_core)
+
+
+def _mmap_request(ops: Ops, sc: PairScenario, request: ProbeRequest) -> ProbeRequest:
+    """The view at mmap time: a sibling placed after the probe is there too (mmap comes last, the order
+    in which a reservation made at mmap can still be refused)."""
+    is_sibling = ops.negate(sc.relation_is(ops, Relation.OUTSIDE_PARENT))
+    return ProbeRequest(request.page_bytes, request.bar, request.parent, (Child(sc.foreign(), is_sibling),))
 
 
 def later_request(ops: Ops, sc: PairScenario, sit: Situation) -> ProbeRequest:
@@ -145,10 +164,10 @@ def realloc_assumption(ops: Ops, sc: PairScenario, sit: Situation) -> tuple[str,
 
 def outcome_facts(sit: Situation) -> list[tuple[str, object]]:
     return [
-        ("mmappable", sit.first.mmappable),
-        ("dummy_held", sit.first.dummy_held),
-        ("dummy_start", sit.first.dummy.first),
-        ("dummy_end", sit.first.dummy.last),
+        ("mmappable", sit.mapped.mmappable),
+        ("dummy_held", sit.mapped.dummy_held),
+        ("dummy_start", sit.mapped.dummy.first),
+        ("dummy_end", sit.mapped.dummy.last),
         ("window_start", sit.window.first),
         ("window_end", sit.window.last),
         ("resource_size", sit.bar.size_bytes),

@@ -17,6 +17,7 @@ from model.events import Event, EventKind, newly_placed
 from model.ops import Flag, Ops
 from model.pci import bar_rules
 from model.policies import Policy
+from model.policies.composed import Configured
 from model.ranges import Range, align_down, contains, is_nonempty, overlaps, within_union
 from model.system import State, Structure, bar_in_tree, bar_range, bar_view, foreign_resources, window_children
 
@@ -191,6 +192,19 @@ def _tree_clauses(ops: Ops, st: Structure, state: State, w: int) -> Clauses:
     return clauses
 
 
+def reserves_at_mmap(policy: Policy) -> bool:
+    """The policy has an mmap-time rule of its own: an mmappable BAR of an open device may then be
+    without its reservation until the mmap requests it."""
+    kernel = policy.base if isinstance(policy, Configured) else policy
+    return type(kernel).at_mmap is not Policy.at_mmap
+
+
+def releases_while_open(policy: Policy) -> bool:
+    """munmap or reset gives the reservation back while the device stays open, so a later mmap (or a
+    mapping that outlives the reset) may reach an unreserved page remainder."""
+    return bool(policy.releases_dummy_at_munmap) or bool(policy.releases_dummy_at_reset)
+
+
 def _bar_clauses(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Clauses:
     d = st.device_of(b)
     bar = bar_view(ops, st, state, b)
@@ -201,6 +215,10 @@ def _bar_clauses(ops: Ops, policy: Policy, st: Structure, state: State, b: int) 
                                 ops.eq(state.dummy[b].last, remainder.last))
     window = policy.mmap_window(ops, bar, page)
     safe_window = within_union(ops, window, own, state.dummy_held[b], state.dummy[b])
+    lapses, lazy = releases_while_open(policy), reserves_at_mmap(policy)
+    hull = within_union(ops, window, own, ops.true(), remainder) if lapses or lazy else safe_window
+    mmap_bound = hull if lapses or lazy else safe_window
+    mapped_bound = hull if lapses else safe_window
     same_mapping = ops.all_of(ops.eq(state.mapping[b].first, window.first),
                               ops.eq(state.mapping[b].last, window.last))
     clauses = [(f"bar:{b}/{rule.name}", ops.implies(state.assigned[b], rule.holds)) for rule in bar_rules(ops, bar)]
@@ -208,9 +226,9 @@ def _bar_clauses(ops: Ops, policy: Policy, st: Structure, state: State, b: int) 
         (f"bar:{b}/present", ops.implies(state.assigned[b], state.present[d])),
         (f"bar:{b}/dummy", ops.implies(state.dummy_held[b],
                                        ops.all_of(state.opened[d], state.assigned[b], same_remainder))),
-        (f"bar:{b}/mmap", ops.implies(ops.all_of(state.opened[d], state.mmap_ok[b]), safe_window)),
+        (f"bar:{b}/mmap", ops.implies(ops.all_of(state.opened[d], state.mmap_ok[b]), mmap_bound)),
         (f"bar:{b}/mapped", ops.implies(state.mapped[b],
-                                        ops.all_of(state.opened[d], state.assigned[b], same_mapping, safe_window))),
+                                        ops.all_of(state.opened[d], state.assigned[b], same_mapping, mapped_bound))),
     ]
     return clauses
 

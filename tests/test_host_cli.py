@@ -218,12 +218,20 @@ def test_out_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
     out_dir.mkdir()
     (out_dir / "host.json").write_text("previous report\n")
 
+    real_replace = os.replace
+    calls = []
+
     def failing_replace(src, dst):
-        raise OSError(28, "No space left on device")
+        """The first rename (the report into place) fails; putting things back still works."""
+        calls.append((src, dst))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
 
     monkeypatch.setattr(barcheck.cliutil.os, "replace", failing_replace)
     code, out, err = run("--lspci", str(X86 / "lspci-vvv.txt"), "--format", "json", "--out", str(out_dir))
     assert code != 0 and err.startswith("barcheck: ") and err.count("\n") == 1
+    assert calls, "the write did not go through os.replace: the failure was not simulated"
     assert sorted(os.listdir(out_dir)) == ["host.json"], "the temporary file was left behind"
     assert (out_dir / "host.json").read_text() == "previous report\n"
 

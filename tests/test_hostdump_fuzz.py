@@ -2,7 +2,12 @@
 
 A mutated dump must either parse into a HostDump or raise DumpError naming the file; any
 other exception is a bug.  Whatever parses must go through check_host() and the renderers.
-Runs are derandomized (the same examples every run) and keep no example database.
+The hostile section tries 10,000 inputs per parser family (lspci, iomem, sysfs, dmesg; pciconf
+has its own hostile tests): numbers beyond 64 bits, sizes of 2**64, control characters, cut and
+overlong lines, deep indentation, empty and binary input.  What parses must be sound (every
+range within 64 bits, every name and warning free of control characters) and every refusal one
+short clean line.  Runs are derandomized (the same examples every run) and keep no example
+database.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from barcheck.hostcheck.render import render_json, render_text
 from barcheck.hostcheck.report import check_host
 from barcheck.hostdump import FORMATS, DumpError, HostDump, load
 from barcheck.hostdump import PARSERS
+from barcheck.hostdump.common import MAX_ADDRESS
 from model.policies import get_policy
 
 DATA = Path(__file__).resolve().parent / "data" / "hostdumps"
@@ -292,3 +298,188 @@ def test_dmesg_truncated_keeps_what_it_shows(data):
     assert set(short.windows) <= set(full.windows)
     assert short.warnings == ()
     check_survives(short)
+
+
+# --- hostile inputs: every class of bad number, character, shape and size, 10,000 per parser family -------------
+
+HOSTILE_FORMATS = ("lspci", "iomem", "sysfs", "dmesg")
+HOSTILE = settings(FUZZ, max_examples=10_000)
+HUGE_NUMBERS = ("9" * 5000, "f" * 5000, "1" + "0" * 4400, "0" * 5000 + "1", "18446744073709551616",
+                "18446744073709551615", "10000000000000000", "ffffffffffffffff", "0x10000000000000000",
+                "00000000000000000000000001", "\u0663\u0664", "-1", "1e3", "")
+SIZES_2_64 = {"lspci": ("[size=16777216T]", "[size=17179869184G]", "[size=18446744073709551616]", "[size=0]",
+                        "[size=" + "9" * 5000 + "K]"),
+              "dmesg": ("size 0x10000000000000000", "size 0xffffffffffffffff", "size 0x0", "0x0-0xffffffffffffffff"),
+              "sysfs": ("0x0000000000000000 0xffffffffffffffff 0x0000000000040200",
+                        "0xffffffffffffffff 0x0000000000000000 0x0000000000140204",
+                        "0x10000000000000000 0x10000000000000fff 0x200"),
+              "iomem": ("0000000000000000-ffffffffffffffff", "fffffffffffff000-10000000000000fff",
+                        "ffffffffffffffff-0000000000000000")}
+CONTROL = ("\x1b[2J\x1b[H", "\x1b]0;owned\x07", "\r", "\n", "\x00", "\x7f", "\x85", "\x9b31m", "\u2028", "\u202e",
+           "\x08" * 8, "\x0b\x0c", "\t", "\r\n", "\ufeff", "\udcff")
+UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+MAX_MESSAGE_CHARS = 600
+NUMBER_RUN = re.compile(r"[0-9a-fA-F]+")
+SIZE_SPOT = {"lspci": re.compile(r"\[size=[^\]]*\]"),
+             "dmesg": re.compile(r"size 0x[0-9a-fA-F]+|0x[0-9a-fA-F]+-0x[0-9a-fA-F]+"),
+             "sysfs": re.compile(r"0x[0-9a-fA-F]+\s+0x[0-9a-fA-F]+\s+0x[0-9a-fA-F]+"),
+             "iomem": re.compile(r"[0-9a-fA-F]+-[0-9a-fA-F]+")}
+OPS = ("number", "size", "control", "cut-line", "truncate", "nest", "empty", "binary", "overlong", "delete",
+       "duplicate", "shuffle", "mix")
+EMPTY = ("", "\n", " ", "\n" * 1000, "\r\n\r\n", "\t\n")
+FILLERS = ("f", "9", " ", "  ", "x", "\t", "0")
+EDIT = st.integers(0, (1 << 64) - 1)
+"""One edit, as a single draw (few draws keep 10,000 inputs per family fast): its low byte picks the operation,
+the next bits the position, the count and the payload, and its bytes are the binary junk."""
+
+
+def _pick(options: tuple, number: int):
+    return options[number % len(options)]
+
+
+def _spot(pattern: re.Pattern, text: str, at: int) -> re.Match | None:
+    """The first match at or after `at` (or the first of all)."""
+    return pattern.search(text, at) or pattern.search(text)
+
+
+def _replace(text: str, match: re.Match | None, new: str) -> str:
+    return text if match is None else text[:match.start()] + new + text[match.end():]
+
+
+def hostile_edit(fmt: str, text: str, edit: int) -> str:
+    """`text` with one hostile change: a number too big, a size of 2**64, control characters, a cut, deep
+    indentation, nothing at all, binary junk, an overlong line, or lines deleted, repeated, reordered or mixed in."""
+    op, a, b, raw = _pick(OPS, edit & 0xFF), (edit >> 8) & 0xFFFFFF, edit >> 32, edit.to_bytes(8, "little")
+    at = a % (len(text) + 1)
+    if op == "number":
+        return _replace(text, _spot(NUMBER_RUN, text, at), _pick(HUGE_NUMBERS, b))
+    if op == "size":
+        return _replace(text, _spot(SIZE_SPOT[fmt], text, at), _pick(SIZES_2_64[fmt], b))
+    if op == "control":
+        return text[:at] + _pick(CONTROL, b) + text[at:]
+    if op == "truncate":
+        return text[:at]
+    if op == "empty":
+        return _pick(EMPTY, b)
+    if op == "binary":
+        return text[:at] + raw.decode(_pick(("latin-1", "utf-8"), b), errors="replace") + text[at:]
+    if op == "overlong":
+        return text[:at] + _pick(FILLERS, b) * _pick((1_000, 100_000), b >> 4) + text[at:]
+    lines = text.split("\n")
+    first, count = a % len(lines), 1 + b % 8
+    if op == "cut-line":
+        lines[first] = lines[first][:b % (len(lines[first]) + 1)]
+    elif op == "nest":
+        depth = _pick((1, 4, 40), b >> 4)
+        lines[first:first + count * 6] = ["  " * depth * (i + 1) + line
+                                          for i, line in enumerate(lines[first:first + count * 6])]
+    elif op == "delete":
+        del lines[first:first + count]
+    elif op == "duplicate":
+        lines[first:first] = lines[first:first + count] * _pick((1, 50), b >> 4)
+    elif op == "shuffle":
+        lines[first:first + count] = lines[first:first + count][::-1]
+    else:
+        other = _pick(ALL_TEXTS, b).split("\n")
+        start = (b >> 8) % len(other)
+        lines[first:first] = other[start:start + count * 3]
+    return "\n".join(lines)
+
+
+def _chunks(fmt: str, text: str, lines_per_chunk: int = 40) -> list[str]:
+    """A real dump cut into small pieces that each parse on their own: fast to mutate and to parse.
+
+    An lspci piece starts at a device line; a dmesg piece keeps only the PCI lines."""
+    lines = text.split("\n")
+    if fmt == "dmesg":
+        lines = [line for line in lines if re.search(r"\bpci(_bus)? ", line)]
+    starts = [i for i, line in enumerate(lines) if fmt != "lspci" or HEADERS["lspci"].match(line)]
+    pieces, begin = [], starts[0] if starts else 0
+    for cut in starts[1:] + [len(lines)]:
+        if cut - begin >= lines_per_chunk or cut == len(lines):
+            pieces.append("\n".join(lines[begin:cut]) + "\n")
+            begin = cut
+    return pieces
+
+
+HOSTILE_SEEDS = {fmt: [piece for text in TEXTS[fmt] for piece in _chunks(fmt, text)] for fmt in HOSTILE_FORMATS}
+
+
+@pytest.mark.parametrize("fmt", HOSTILE_FORMATS)
+def test_hostile_fuzz_starts_from_valid_dumps(fmt):
+    seeds = HOSTILE_SEEDS[fmt]
+    assert len(seeds) >= 4
+    for seed in seeds:
+        dump = PARSERS[fmt](seed, PATH)
+        assert dump.devices or dump.others or dump.addresses_hidden, seed[:200]
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_every_hostile_edit_changes_a_dump(op):
+    """The generator is not vacuous: each operation, at its first payload, alters every format's first seed."""
+    for fmt in HOSTILE_FORMATS:
+        seed = HOSTILE_SEEDS[fmt][0]
+        edits = [OPS.index(op) | a << 8 | b << 32 for a in (0, 7, 300) for b in (0, 1, 2, 1 << 8)]
+        assert any(hostile_edit(fmt, seed, edit) != seed for edit in edits), (fmt, op)
+
+
+HOSTILE_CASE = st.tuples(st.integers(0, 1 << 16), EDIT, EDIT, EDIT)
+"""A seed (its low bits pick one of the format's valid pieces, its high bits how many edits) and up to three
+hostile edits."""
+
+
+def hostile_text(fmt: str, case: tuple[int, int, int, int]) -> str:
+    seed, *edits = case
+    text = _pick(HOSTILE_SEEDS[fmt], seed)
+    for edit in edits[:1 + (seed >> 8) % 3]:
+        text = hostile_edit(fmt, text, edit)
+    return text
+
+
+def assert_clean(text: str) -> None:
+    assert not UNSAFE_CHAR.search(text), f"a control character reaches the output: {text[:200]!r}"
+    assert len(text) <= MAX_MESSAGE_CHARS, f"{len(text)} characters: {text[:200]!r}"
+
+
+def assert_parses_or_refuses(fmt: str, text: str) -> str:
+    """The parser returns a sound HostDump or raises DumpError (one clean line naming the file); nothing else."""
+    try:
+        dump = PARSERS[fmt](text, PATH)
+    except DumpError as err:
+        assert str(err).startswith(f"{PATH}"), str(err)
+        assert_clean(str(err))
+        return "refused"
+    assert isinstance(dump, HostDump)
+    for line in dump.warnings + dump.notes:
+        assert_clean(line)
+    for name in [w.name for w in dump.windows] + [o.name for o in dump.others] + list(dump.devices):
+        assert not UNSAFE_CHAR.search(name), repr(name)
+    for bar in dump.bars:
+        assert bar.index is None or 0 <= bar.index <= 6
+        assert 0 <= bar.size_bytes <= MAX_ADDRESS
+        if bar.start is not None:
+            assert bar.size_bytes >= 1 and 0 <= bar.start <= bar.last <= MAX_ADDRESS, bar
+    for first, last in [(w.first, w.last) for w in dump.windows] + [(o.first, o.last) for o in dump.others]:
+        assert 0 <= first <= last <= MAX_ADDRESS
+    return "parsed"
+
+
+@pytest.mark.parametrize("fmt", HOSTILE_FORMATS)
+@HOSTILE
+@given(case=HOSTILE_CASE)
+def test_hostile_dump_parses_or_raises_dump_error(fmt, case):
+    assert_parses_or_refuses(fmt, hostile_text(fmt, case))
+
+
+@pytest.mark.parametrize("fmt", HOSTILE_FORMATS)
+@settings(HOSTILE, max_examples=300)
+@given(case=HOSTILE_CASE)
+def test_hostile_dump_that_parses_survives_the_host_check(fmt, case):
+    """What a parser accepts goes through check_host() and the renderers; the text report stays control-free."""
+    try:
+        dump = PARSERS[fmt](hostile_text(fmt, case), PATH)
+    except DumpError:
+        return
+    check_survives(dump)
+    report = check_host(dump, PAGES, POLICIES, HINT)
+    assert not UNSAFE_CHAR.search(render_text(report).replace("\n", "")), "a control character in the text report"

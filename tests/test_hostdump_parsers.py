@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from barcheck.hostdump import FORMATS, DumpBar, DumpError, HostDump, detect, load
-from barcheck.hostdump import dmesg, lspci, sysfs
+from barcheck.hostdump import PARSERS, dmesg, iomem, lspci, sysfs
 from barcheck.hostdump.model import CPU_PHYSICAL, PCI_BUS
 from model.pci import BarKind
 
@@ -697,3 +697,58 @@ def test_dev_set_two_domains_and_an_unassigned_bar(dev_set):
     smbus = the_bar(dump, "0000:00:1f.4", 0)
     assert (smbus.start, smbus.size_bytes, smbus.decoding, smbus.line) == (None, 256, False, 268)
     assert smbus not in dump.memory_bars()
+
+
+# --- hostile numbers and names ---------------------------------------------------------------------------------
+
+LSPCI_BAR = ("00:02.0 Ethernet controller: X\n"
+             "\tRegion {index}: Memory at {address} (64-bit, prefetchable) [size={size}]\n")
+SYSFS_EMPTY = "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+
+
+@pytest.mark.parametrize("fmt,text,where", [
+    ("lspci", LSPCI_BAR.format(index="9" * 5000, address="fe000000", size="4K"), "h.txt:2: Region index"),
+    ("lspci", LSPCI_BAR.format(index="0", address="f" * 5000, size="4K"), "h.txt:2: BAR address"),
+    ("lspci", LSPCI_BAR.format(index="0", address="fe000000", size="9" * 5000), "h.txt:2: size"),
+    ("lspci", LSPCI_BAR.format(index="0", address="<unassigned>", size="16777216T"), "h.txt:2: size"),
+    ("dmesg", "pci 0000:00:02.0: BAR " + "7" * 5000 + " [mem 0xfe000000-0xfe000fff]\n", "h.txt:1: BAR index"),
+    ("dmesg", "pci 0000:00:02.0: BAR 0 [mem size 0x10000000000000000]\n", "h.txt:1: size"),
+    ("dmesg", "pci 0000:00:02.0: BAR 0 [mem 0x0-0xffffffffffffffff 64bit]\n", "h.txt:1: 0000:00:02.0 BAR 0"),
+    ("iomem", "0-ffffffffffffffff : PCI Bus 0000:00\n  0-ffffffffffffffff : 0000:00:02.0\n", "h.txt:2: 0000:00:02.0"),
+    ("iomem", "0-" + "f" * 5000 + " : PCI Bus 0000:00\n", "h.txt:1: end"),
+    ("sysfs", "/d/0000:00:02.0/resource:0x0000000000000000 0xffffffffffffffff 0x0000000000040200\n"
+              + ("/d/0000:00:02.0/resource:" + SYSFS_EMPTY) * 6, "h.txt:1: 0000:00:02.0 resource 0"),
+])
+def test_a_number_beyond_64_bits_or_a_bar_of_2_64_bytes_is_a_one_line_dump_error(fmt, text, where):
+    with pytest.raises(DumpError) as err:
+        PARSERS[fmt](text, "h.txt")
+    message = str(err.value)
+    assert message.startswith(where), message
+    assert "\n" not in message and len(message) < 300 and "Exceeds the limit" not in message
+
+
+def test_the_largest_bar_that_fits_is_read():
+    dump = lspci.parse(LSPCI_BAR.format(index="0", address="8000000000000000", size="8388608T"), "h.txt")
+    assert [(b.start, b.size_bytes) for b in dump.bars] == [(1 << 63, 1 << 63)]
+
+
+def test_a_region_line_with_other_digits_is_a_warning_not_a_bar():
+    dump = lspci.parse(LSPCI_BAR.format(index="\u0663", address="fe000000", size="4K"), "h.txt")
+    assert dump.bars == () and len(dump.warnings) == 1 and "unreadable Region line" in dump.warnings[0]
+
+
+def test_iomem_names_and_warnings_have_control_characters_escaped():
+    text = ("00000000-ffffffff : PCI Bus 0000:00\n  fe000000-fe0007ff : 0000:00:02.0\n"
+            "  fe000800-fe000fff : \x1b[2J\x9bNOT ISOLATED\u202e\r\n\x1b[Kjunk line\n")
+    dump = iomem.parse(text, "h\x1b.txt")
+    assert [o.name for o in dump.others] == ["\\x1b[2J\\x9bNOT ISOLATED\\u202e"]
+    assert dump.warnings and all("\x1b" not in w for w in dump.warnings)
+    assert dump.warnings[0].startswith("h\\x1b.txt:4: ")
+
+
+def test_load_names_a_path_with_control_characters_escaped(tmp_path):
+    path = tmp_path / "lspci\x1b[2J.txt"
+    path.write_text("not a dump\n")
+    with pytest.raises(DumpError) as err:
+        load("lspci", str(path))
+    assert str(err.value).startswith(f"{tmp_path}/lspci\\x1b[2J.txt:1: ")

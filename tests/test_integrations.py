@@ -6,7 +6,9 @@
 - the git pre-commit hook, installed in a scratch repository, on real commits;
 - the b4 per-patch check command, fed a patch email on stdin as `b4 prep --check` does.
 
-Each barcheck run is restricted to one quick property (BARCHECK_ARGS) to keep CI short.
+Most barcheck runs are restricted to one quick property (BARCHECK_ARGS) to keep CI short.  The
+munmap-release runs use the default selection, which is what the integrations ship with, on two
+device slots, a smaller solver budget and one shared --cache, so only the first run solves.
 """
 
 from __future__ import annotations
@@ -57,9 +59,19 @@ def tree(tmp_path: Path) -> Path:
         pytest.skip("needs git and the installed barcheck command")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=_environment())
     (tmp_path / "tools" / "barcheck").mkdir(parents=True)
-    for name in ("any_offset.py", "release_dummy_on_reset.py"):
+    for name in ("any_offset.py", "release_dummy_on_reset.py", "munmap_release.py"):
         shutil.copy(EXAMPLES / "policies" / name, tmp_path / "tools" / "barcheck" / name)
+    (tmp_path / "tools" / "barcheck" / "refactor.py").write_text(
+        "from model.policies.linux import Linux48\n\n\nclass Refactor(Linux48):\n    name = \"refactor\"\n\n"
+        "    def may_reserve(self, ops, bar, page_bytes):\n        return super().may_reserve(ops, bar, page_bytes)\n")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def munmap_args(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Default selection (no --property, no --mode), cheaper structure and budget, one cache for the module."""
+    cache = tmp_path_factory.mktemp("integration-cache") / "cache"
+    return f"--page-size 4K --devices 2 --rlimit 40000000 --jobs 2 --cache {cache}"
 
 
 def _git(tree: Path, *argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -137,9 +149,14 @@ def test_pre_commit_hook_stops_a_regressing_commit_and_lets_others_through(tree:
     assert "is refuted for tools/barcheck/any_offset.py (staged) (commit stopped)" in stopped.stderr
     assert _git(tree, "log", "--oneline", env=env).stdout.count("\n") == 1
 
-    passed = _git(tree, "commit", "-qm", "vfio-pci: release on reset", env={**env,
-                  "BARCHECK_POLICY": "tools/barcheck/release_dummy_on_reset.py",
-                  "BARCHECK_ARGS": "--property probe.idempotent --page-size 4K --jobs 1"})
+    untested = _git(tree, "commit", "-qm", "vfio-pci: release on reset", env={**env,
+                    "BARCHECK_POLICY": "tools/barcheck/release_dummy_on_reset.py",
+                    "BARCHECK_ARGS": "--property probe.idempotent --page-size 4K --jobs 1"})
+    assert untested.returncode == 2, untested.stderr
+    assert "`releases_dummy_at_reset` is overridden but" in untested.stderr
+
+    passed = _git(tree, "commit", "-qm", "vfio-pci: refactor", env={**env,
+                  "BARCHECK_POLICY": "tools/barcheck/refactor.py", "BARCHECK_ARGS": QUICK_ARGS})
     assert passed.returncode == 0, passed.stderr
     assert "1 checks compared: 1 same (exit 0)" in passed.stderr
 
@@ -179,3 +196,36 @@ def test_b4_check_is_silent_for_other_patches_and_reports_a_broken_setup(tree: P
     broken = _b4_check(tree, PATCH.format(path="drivers/pci/setup-res.c"), BARCHECK_POLICY="missing.py")
     assert broken.returncode == 2
     assert broken.stdout == "ERROR: barcheck: --policy: missing.py: cannot read: No such file or directory\n"
+
+
+# --- the munmap-release patch through all three, with the default selection ----------------------
+
+MUNMAP = "tools/barcheck/munmap_release.py"
+
+
+def test_github_actions_workflow_fails_the_munmap_release_patch(tree: Path, munmap_args: str) -> None:
+    ran, outputs, summary = run_workflow(EXAMPLES / "ci" / "barcheck-github-actions.yml", tree,
+                                         {"BARCHECK_POLICY": MUNMAP, "BARCHECK_ARGS": munmap_args})
+    assert ran[-1] == ("Gate on regressions", 1), ran
+    assert outputs["diff"] == {"exit_code": "1"}
+    assert "| `dummy.held-while-mapped` | trace | 4K | proved | counterexample | **regression** |" in summary
+
+
+def test_pre_commit_hook_stops_the_munmap_release_patch(tree: Path, munmap_args: str) -> None:
+    _install_hook(tree)
+    env = _environment(BARCHECK_ARGS=munmap_args, BARCHECK_POLICY=MUNMAP)
+    (tree / "drivers" / "vfio" / "pci").mkdir(parents=True)
+    (tree / "drivers" / "vfio" / "pci" / "vfio_pci_core.c").write_text("/* release at munmap */\n")
+    _git(tree, "add", "-A", env=env)
+    stopped = _git(tree, "commit", "-qm", "vfio-pci: release at munmap", env=env)
+    assert stopped.returncode == 1, stopped.stderr
+    assert re.search(r"dummy\.held-while-mapped +trace +4K +proved +counterexample +regression", stopped.stderr)
+    assert _git(tree, "log", "--oneline", env=env).stdout == ""
+
+
+def test_b4_check_fails_the_munmap_release_patch(tree: Path, munmap_args: str) -> None:
+    done = _b4_check(tree, PATCH.format(path="drivers/vfio/pci/vfio_pci_core.c"), BARCHECK_POLICY=MUNMAP,
+                     BARCHECK_ARGS=munmap_args)
+    assert done.returncode == 1, done.stderr
+    assert any(line.startswith("ERROR: barcheck: dummy.held-while-mapped (trace, 4K): proved under linux-4.8, "
+                               "counterexample under munmap-release") for line in done.stdout.splitlines())

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import pickle
 import re
 from pathlib import Path
 
 import pytest
 
 from barcheck.cache import Cache, open_cache
+from barcheck.catalogue import inputs_digest
 from barcheck.checker import Settings
 from barcheck.cli import main
 from barcheck.jobs import PAIR, RECORD, TRACE, Job, run_jobs
@@ -25,6 +25,17 @@ JOBS = [Job(PAIR, "probe.idempotent", "v3-per-bar", 4096, Settings()),
         Job(PAIR, "isolation.window", "linux-4.7", 4096, Settings(explain=False)),
         Job(RECORD, "msix.non-table-mappable", "linux-4.8", 65536, RecordSettings()),
         Job(PAIR, "mmap.subpage-available", "linux-4.8", 65536, Settings(explain=False))]
+
+
+SOURCES = inputs_digest()
+
+
+@pytest.fixture(autouse=True)
+def private_key_home(tmp_path_factory, monkeypatch):
+    """The per-user MAC key lives in a scratch cache home, not in the real one; and one source digest serves
+    the whole module, so that an edit to the tree while the tests run cannot turn an expected hit into a miss."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
+    monkeypatch.setattr("barcheck.catalogue.inputs_digest", lambda: SOURCES)
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -83,18 +94,23 @@ def test_a_corrupt_or_tampered_entry_is_a_miss_and_is_solved_again(tmp_path):
     cache = open_cache(str(tmp_path))
     job = JOBS[0]
     (solved,) = run_jobs([job], 1, cache)
-    path = cache._path(job)
-    path.write_bytes(b"not a pickle")
+    path = cache.entry_path(job)
+    genuine = path.read_bytes()
+    path.write_bytes(b"not an entry")
     assert cache.get(job) is None
-    forged = dataclasses.replace(solved, policy="linux-4.8")  # probe.idempotent holds there
-    path.write_bytes(pickle.dumps(forged))
+    path.write_bytes(genuine.replace(b'"policy":"v3-per-bar"', b'"policy":"linux-4.8"', 1))
+    assert cache.get(job) is None, "an edited entry must fail its MAC"
+    cache.put(job, dataclasses.replace(solved, policy="linux-4.8"))  # probe.idempotent holds there
     assert cache.get(job) is None, "a cached counterexample that no longer replays must not be returned"
+    assert [reason.rsplit(": ", 1)[1] for reason in cache.rejected] == [
+        "not a barcheck cache entry", "bad MAC", "the cached counterexample no longer replays"]
     (again,) = run_jobs([job], 1, cache)
     assert essentials(again) == essentials(solved)
+    assert essentials(cache.get(job)) == essentials(solved), "the entry solved again is saved again"
 
 
 def test_prove_with_a_cache_gives_the_same_report_and_reports_progress(tmp_path):
-    argv = ("prove", "--policy", "linux-4.8", "--page-size", "64K", "--property", "probe.idempotent",
+    argv = ("prove", "--mode", "pair", "--policy", "linux-4.8", "--page-size", "64K", "--property", "probe.idempotent",
             "--property", "msix.non-table-mappable", "--format", "json", "--no-timings",
             "--cache", str(tmp_path / "cache"), "--progress", "lines")
     code, cold, err = run(*argv)
@@ -145,9 +161,11 @@ def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path,
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
+    cache_module.load_user_key(cache_module.user_key_path())
     monkeypatch.setattr(cache_module.tempfile, "mkstemp", full)
-    code, out, err = run("prove", "--policy", "linux-4.8", "--page-size", "4K", "--property", "probe.idempotent",
-                         "--property", "mmap.subpage-available", "--cache", str(tmp_path), "--format", "json")
+    code, out, err = run("prove", "--mode", "pair", "--policy", "linux-4.8", "--page-size", "4K", "--property",
+                         "probe.idempotent", "--property", "mmap.subpage-available", "--cache", str(tmp_path),
+                         "--format", "json")
     assert code == 1 and json.loads(out)["results"]
     assert err == f"barcheck: warning: --cache {tmp_path}: 2 results not saved (No space left on device)\n"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from barcheck.cli import main
+from barcheck.explain import id_of
 from barcheck.maps import maps_of
 from barcheck.render import document
 from barcheck.smt.pgoffcheck import RoundTripSettings, check_round_trip
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAVED = ROOT / "tests" / "data" / "saved-cex"
 ROLES = {"window", "bar", "device", "foreign", "dummy", "mapping", "request", "table"}
 META = {"barcheck_version": "0", "z3_version": "0", "seed": 0, "rlimit": 1, "width_bits": 64,
-        "policies": [], "properties": [], "page_sizes": []}
+        "policies": ["linux-4.16", "linux-6.10"], "properties": ["msix.table-protected", "pgoff.round-trip"],
+        "page_sizes": [4096]}
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -116,19 +118,26 @@ def test_an_input_that_breaks_an_assumption_is_invalid(live_results):
     assert replay_witness(witness).status == NOT_A_VALID_INPUT
 
 
+def relabel(doc: dict, result: dict, policy: str) -> None:
+    """Ask about the same inputs under another policy: every label names it, consistently."""
+    result["policy"] = result["replay"]["policy"] = policy
+    result["id"] = id_of(result["property"], result["kind"], policy, result["page_size"])
+    doc["meta"]["policies"].append(policy)
+
+
 def test_replay_command_exit_codes(tmp_path, live_report):
     code, out, err = run("replay", str(live_report))
     assert code == 1 and err == ""
     assert out.count("STILL VIOLATES") == 2
     doc = json.loads(live_report.read_text())
-    for result in doc["results"]:
-        result["replay"]["policy"] = "linux-4.8" if result["property"] == "msix.table-protected" else "linux-6.10"
     doc["results"] = [r for r in doc["results"] if r["property"] == "msix.table-protected"]
+    relabel(doc, doc["results"][0], "linux-4.8")
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(doc))
     code, out, _ = run("replay", str(fixed))
     assert code == 0 and out.startswith("NO LONGER VIOLATES")
-    doc["results"][0]["replay"]["fields"]["table_offset"] = "0x4"
+    for fields in (doc["results"][0]["replay"]["fields"], doc["results"][0]["trace"]["fields"]):
+        fields["table_offset"] = "0x4"
     fixed.write_text(json.dumps(doc))
     code, out, _ = run("replay", str(fixed))
     assert code == 3 and out.startswith("INVALID INPUT")
@@ -136,7 +145,7 @@ def test_replay_command_exit_codes(tmp_path, live_report):
 
 @pytest.mark.parametrize("mutate, needle", [
     (lambda d: d.update(schema="nope"), "schema: expected"),
-    (lambda d: d["results"][0]["replay"].update(policy="linux-9.9"), "replay.policy: unknown policy"),
+    (lambda d: relabel(d, d["results"][0], "linux-9.9"), "replay.policy: unknown policy"),
     (lambda d: d["results"][0]["replay"].update(engine="quantum"), "replay.engine: unknown engine"),
     (lambda d: d["results"][0]["replay"]["fields"].update(bar_size=16), "replay.fields.bar_size: expected a hex"),
     (lambda d: d["results"][0]["replay"].update(page_size="0x3000"), "replay.page_size: 0x3000 is not a power"),
@@ -148,8 +157,9 @@ def test_malformed_saved_files_are_one_line_errors(tmp_path, live_report, mutate
     mutate(doc)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
-    for command in ("replay",) if needle.startswith("replay.") else ("replay", "explain"):
-        code, out, err = run(command, str(bad))
+    for command in ("replay", "explain", "export-test"):
+        extra = ("--out", str(tmp_path / "tests")) if command == "export-test" else ()
+        code, out, err = run(command, str(bad), *extra)
         assert code == 2 and out == "", err
         assert needle in err and str(bad) in err and err.count("\n") == 1
 

@@ -93,19 +93,17 @@ def _round_up(value: int, align: int) -> int:
 def _neighbours(tree: Tree, node: Node, first: int, last: int) -> list[Node]:
     """Resources other than the BAR and its ancestors that have a byte in [first, last]."""
     skip = tree.ancestors(node.key) | {node.key}
-    return [n for n in tree.in_group(node.group)
-            if n.key not in skip and n.overlaps(first, last) and n.role in (BAR, OTHER)]
+    return [n for n in tree.overlapping(node.group, first, last) if n.key not in skip and n.role in (BAR, OTHER)]
 
 
 def _hotplug_pages(tree: Tree, node: Node, page: int, head_first: int, tail_last: int) -> tuple[int, ...]:
     first, last = parent_range(tree, node)
-    siblings = tree.siblings(node.key) + [node]
     pages = []
     for page_first in sorted({head_first, tail_last - page + 1}):
         lo, hi = max(page_first, first), min(page_first + page - 1, last)
         if lo > hi:
             continue
-        gaps = free_gaps(lo, hi, siblings)
+        gaps = free_gaps(lo, hi, tree.siblings_overlapping(node.key, lo, hi) + [node])
         if any(first_slots(gap, MIN_BAR_BYTES, MIN_BAR_BYTES, 1) for gap in gaps):
             pages.append(page_first)
     return tuple(pages)
@@ -125,8 +123,8 @@ def _leaks(tree: Tree, node: Node, window: Range, dummy: tuple[int, int] | None)
     owned = [(node.first, node.last)] + ([dummy] if dummy else [])
     found = []
     skip = tree.ancestors(node.key) | {node.key}
-    for other in tree.in_group(node.group):
-        if other.key not in skip and other.overlaps(window.first, window.last):
+    for other in tree.overlapping(node.group, window.first, window.last):
+        if other.key not in skip:
             found.append(f"{other.label} [{other.first:#x}-{other.last:#x}]")
     cursor = window.first
     for first, last in sorted(owned):

@@ -6,6 +6,7 @@ import json
 
 from barcheck.hostcheck.analyse import BarView, PageView
 from barcheck.hostcheck.report import HostReport
+from barcheck.textsafe import escape_control
 from model.pci import BarKind
 from model.units import size_name
 
@@ -155,10 +156,16 @@ def render_text(report: HostReport) -> str:
     leaks = report.leaking()
     if not report.bars:
         out += ["", "no assigned memory BAR in the dump: nothing was checked"]
-        return "\n".join(out) + "\n"
+        return _lines(out)
     out += ["", f"isolation: {'FAILS for ' + str(len(leaks)) + ' BAR/page-size/policy case(s)' if leaks else 'holds'} "
             f"for {len(report.bars)} memory BAR(s)"]
-    return "\n".join(out) + "\n"
+    return _lines(out)
+
+
+def _lines(out: list[str]) -> str:
+    """The report's lines, each kept to one line: names, paths and warnings from the dump may hold
+    control characters (an ESC sequence, a carriage return), which are escaped."""
+    return "".join(escape_control(line) + "\n" for line in out)
 
 
 def _summary_lines(report: HostReport) -> list[str]:
@@ -200,7 +207,7 @@ def render_md(report: HostReport) -> str:
     out += ["", "## Assumptions", ""] + [f"- `{name}`: {text}" for name, text in report.assumptions]
     if report.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
-    return "\n".join(out) + "\n"
+    return _lines(out)
 
 
 def _md_policy(page: PageView, name: str) -> str:

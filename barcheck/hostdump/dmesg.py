@@ -12,9 +12,10 @@ the expansion ROM) and assignments as `BAR 0: assigned [mem ...]`; kernels from 
 
 from __future__ import annotations
 
+import itertools
 import re
 
-from barcheck.hostdump.common import Warnings, hex_number, text_lines
+from barcheck.hostdump.common import Warnings, bar_span_bytes, decimal_number, hex_number, text_lines
 from barcheck.hostdump.model import DumpBar, DumpError, DumpWindow, HostDump
 from model.pci import BarKind
 
@@ -24,12 +25,12 @@ DEVICE_LINE = re.compile(r"\bpci " + ADDRESS + r": (.*)$")
 BUS_LINE = re.compile(r"\bpci_bus ([0-9a-fA-F]{4}):([0-9a-fA-F]{2}): (.*)$")
 RESOURCE = r"\[(mem|io)\s+(?:(0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)|size (0x[0-9a-fA-F]+))([^\]]*)\]"
 OLD_REG = re.compile(r"^reg 0x([0-9a-fA-F]+): " + RESOURCE)
-NEW_BAR = re.compile(r"^(?:BAR (\d+)|(ROM)) " + RESOURCE + r"(:.*)?$")
-OLD_ASSIGNED = re.compile(r"^BAR (\d+): assigned " + RESOURCE)
-OLD_FAILED = re.compile(r"^BAR (\d+): (?:no space|failed to assign)")
+NEW_BAR = re.compile(r"^(?:BAR ([0-9]+)|(ROM)) " + RESOURCE + r"(:.*)?$")
+OLD_ASSIGNED = re.compile(r"^BAR ([0-9]+): assigned " + RESOURCE)
+OLD_FAILED = re.compile(r"^BAR ([0-9]+): (?:no space|failed to assign)")
 BRIDGE_WINDOW = re.compile(r"^\s*bridge window " + RESOURCE + r"(.*)$")
 ROOT_RESOURCE = re.compile(r"^root bus resource " + RESOURCE)
-BUS_RESOURCE = re.compile(r"^resource \d+ " + RESOURCE)
+BUS_RESOURCE = re.compile(r"^resource [0-9]+ " + RESOURCE)
 DEVICE_ID = re.compile(r"^\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\] type ([0-9a-fA-F]{2})")
 SRIOV_REGISTERS = 0x100
 """`reg 0x184:` lines probe the SR-IOV capability's VF BARs (extended config space), not a BAR."""
@@ -39,7 +40,7 @@ endpoint's `BAR 7: assigned` is a VF BAR, which is not one of the device's own B
 
 
 def looks_like(text: str) -> bool:
-    return any(DEVICE_LINE.search(line) and "[mem" in line for line in text.splitlines()[:5000])
+    return any(DEVICE_LINE.search(line) and "[mem" in line for _, line in itertools.islice(text_lines(text), 5000))
 
 
 def parse(text: str, path: str) -> HostDump:
@@ -70,6 +71,8 @@ class _State:
         self.devices.setdefault(device, None)
         try:
             self._device_line(device, rest, number)
+        except DumpError:
+            raise
         except ValueError as err:
             self.warnings.device(device, number, str(err))
 
@@ -86,14 +89,14 @@ class _State:
             return
         old = OLD_REG.match(rest)
         if old:
-            register = int(old.group(1), 16)
+            register = hex_number(old.group(1), self.path, number, "register")
             if register >= SRIOV_REGISTERS:
                 return
             self._bar(device, _register_index(register), old, 2, number)
             return
         new = NEW_BAR.match(rest)
         if new:
-            index = 6 if new.group(2) else int(new.group(1))
+            index = 6 if new.group(2) else self._index(new.group(1), number)
             tail = new.group(8) or ""
             if "can't assign" in tail or "failed" in tail or "no space" in tail:
                 self._unassign(device, index)
@@ -102,7 +105,7 @@ class _State:
             return
         assigned = OLD_ASSIGNED.match(rest)
         if assigned:
-            index = int(assigned.group(1))
+            index = self._index(assigned.group(1), number)
             if index <= 6:
                 self._bar(device, index, assigned, 2, number)
             elif self.types.get(device) == "01" or index >= FIRST_IOV_BRIDGE_SLOT:
@@ -110,7 +113,10 @@ class _State:
             return
         failed = OLD_FAILED.match(rest)
         if failed:
-            self._unassign(device, int(failed.group(1)))
+            self._unassign(device, self._index(failed.group(1), number))
+
+    def _index(self, text: str, number: int) -> int:
+        return decimal_number(text, self.path, number, "BAR index")
 
     def bus(self, match: re.Match, number: int) -> None:
         domain, bus, rest = match.groups()
@@ -139,9 +145,10 @@ class _State:
             start, size = None, hex_number(size_text, self.path, number, "size")
         else:
             start = hex_number(first_text, self.path, number, "BAR start")
-            size = hex_number(last_text, self.path, number, "BAR end") - start + 1
-            if size <= 0:
+            last = hex_number(last_text, self.path, number, "BAR end")
+            if last < start:
                 raise ValueError(f"BAR {index} ends below its start")
+            size = bar_span_bytes(start, last, self.path, number, f"{device} BAR {index}")
         kind = _kind(space, index, flags)
         decoding = "disabled" not in flags
         start = None if start == 0 and not decoding else start

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from barcheck.hostdump.common import Warnings, hex_number, text_lines
+from barcheck.hostdump.common import Warnings, bar_span_bytes, first_line, hex_number, text_lines
 from barcheck.hostdump.model import DumpBar, DumpError, DumpOther, DumpWindow, HostDump
+from barcheck.textsafe import escape_control
 from model.pci import FOUR_GIB, BarKind
 
 FORMAT = "iomem"
@@ -30,7 +31,7 @@ DEVICE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7
 MAX_BAD_LINES = 20
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     depth: int
     first: int
@@ -41,8 +42,7 @@ class _Entry:
 
 
 def looks_like(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return bool(ENTRY.match(first))
+    return bool(ENTRY.match(first_line(text)))
 
 
 def parse(text: str, path: str) -> HostDump:
@@ -54,7 +54,7 @@ def parse(text: str, path: str) -> HostDump:
         note = ("every address is zero: /proc/iomem was read without root (CAP_SYS_ADMIN), "
                 "which hides the addresses; read it as root")
         return HostDump(path, FORMAT, warnings=warnings.all(), notes=(note,), addresses_hidden=True)
-    bars, windows, others = _classify(entries)
+    bars, windows, others = _classify(entries, path)
     notes = ("/proc/iomem does not give BAR indices, 32/64-bit types or prefetchability; "
              "add --lspci, --sysfs or --dmesg for them",)
     devices = tuple(sorted({bar.device for bar in bars}))
@@ -80,15 +80,15 @@ def _entries(text: str, path: str, warnings: Warnings) -> list[_Entry]:
         if last < first:
             warnings.general(number, f"end {last:#x} is below start {first:#x}, skipped")
             continue
-        entries.append(_Entry(len(spaces) // 2, first, last, name.strip(), number))
+        entries.append(_Entry(len(spaces) // 2, first, last, escape_control(name.strip()), number))
     if bad > MAX_BAD_LINES:
         warnings.general(0, f"{bad - MAX_BAD_LINES} more lines that are not /proc/iomem lines were skipped")
     return entries
 
 
-def _classify(entries: list[_Entry]) -> tuple[list[DumpBar], list[DumpWindow], list[DumpOther]]:
+def _classify(entries: list[_Entry], path: str) -> tuple[list[DumpBar], list[DumpWindow], list[DumpOther]]:
     parents = _parents(entries)
-    windows_at = {parents[i] for i, entry in enumerate(entries) if DEVICE.match(entry.name)} - {None}
+    device_children = _device_children(entries, parents)
     bars: list[DumpBar] = []
     windows: list[DumpWindow] = []
     others: list[DumpOther] = []
@@ -96,15 +96,15 @@ def _classify(entries: list[_Entry]) -> tuple[list[DumpBar], list[DumpWindow], l
         parent = None if parents[i] is None else entries[parents[i]]
         if parent is not None and parent.role in ("bar", "claim"):
             entry.role = "claim"
-        elif BUS.match(entry.name) or (i in windows_at and not DEVICE.match(entry.name)):
+        elif BUS.match(entry.name) or (i in device_children and not DEVICE.match(entry.name)):
             entry.role = "window"
             bridged = _has_window_above(entries, parents, i)
-            windows.append(DumpWindow(entry.name, entry.first, entry.last, bridged, _domain(entries, parents, i),
-                                      entry.line))
+            windows.append(DumpWindow(entry.name, entry.first, entry.last, bridged,
+                                      _domain(entries, device_children, i), entry.line))
         elif DEVICE.match(entry.name) and parent is not None and parent.role == "window":
             entry.role = "bar"
             kind = BarKind.MEM64 if entry.last >= FOUR_GIB else BarKind.MEM32
-            size = entry.last - entry.first + 1
+            size = bar_span_bytes(entry.first, entry.last, path, entry.line, entry.name)
             bars.append(DumpBar(_device(entry.name), None, kind, False, entry.first, size, line=entry.line))
         else:
             entry.role = "other"
@@ -123,6 +123,15 @@ def _parents(entries: list[_Entry]) -> list[int | None]:
     return parents
 
 
+def _device_children(entries: list[_Entry], parents: list[int | None]) -> dict[int, int]:
+    """Entry index -> its first child named by a PCI address."""
+    found: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        if parents[i] is not None and DEVICE.match(entry.name):
+            found.setdefault(parents[i], i)
+    return found
+
+
 def _has_window_above(entries: list[_Entry], parents: list[int | None], i: int) -> bool:
     current = parents[i]
     while current is not None:
@@ -132,13 +141,12 @@ def _has_window_above(entries: list[_Entry], parents: list[int | None], i: int) 
     return False
 
 
-def _domain(entries: list[_Entry], parents: list[int | None], i: int) -> int | None:
+def _domain(entries: list[_Entry], device_children: dict[int, int], i: int) -> int | None:
     bus = BUS.match(entries[i].name)
     if bus:
         return int(bus.group(1), 16)
-    for j, entry in enumerate(entries):
-        if parents[j] == i and DEVICE.match(entry.name):
-            return int(entry.name[:4], 16)
+    if i in device_children:
+        return int(entries[device_children[i]].name[:4], 16)
     return None
 
 

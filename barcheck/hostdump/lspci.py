@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 
-from barcheck.hostdump.common import MAX_ADDRESS, Warnings, hex_number, lspci_size, text_lines
+from barcheck.hostdump.common import MAX_ADDRESS, Warnings, decimal_number, hex_number, lspci_size, text_lines
 from barcheck.hostdump.model import DumpBar, DumpError, DumpWindow, HostDump
+from barcheck.textsafe import excerpt
 from model.pci import BarKind
 
 FORMAT = "lspci"
 HEADER = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])\s+\S")
-REGION = re.compile(r"^\s+(?:Region (\d+): )?(\[virtual\] )?(Memory at|I/O ports at) (\S+)(.*)$")
+REGION = re.compile(r"^\s+(?:Region ([0-9]+): )?(\[virtual\] )?(Memory at|I/O ports at) (\S+)(.*)$")
 ROM = re.compile(r"^\s+(\[virtual\] )?Expansion ROM at (\S+)(.*)$")
 MEM_TYPE = re.compile(r"^\s*\((32-bit|64-bit|low-1M|type 3), (non-)?prefetchable\)")
 SIZE = re.compile(r"\[size=([^\]]*)\]")
@@ -29,7 +30,7 @@ UNPLACED = ("<unassigned>", "<ignored>", "<invalid-64bit-slot>", "<broken-64-bit
 
 
 def looks_like(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("lspci:")), "")
+    first = next((line for _, line in text_lines(text) if line.strip() and not line.startswith("lspci:")), "")
     return bool(HEADER.match(first)) and "@pci" not in first
 
 
@@ -51,6 +52,8 @@ def parse(text: str, path: str) -> HostDump:
             continue
         try:
             _read_line(line, number, device, path, bars, windows)
+        except DumpError:
+            raise
         except ValueError as err:
             warnings.device(device, number, str(err))
     if not devices:
@@ -93,15 +96,15 @@ def _read_line(line: str, number: int, device: str, path: str, bars: list, windo
             windows.append(DumpWindow(device, first, last, bridge=True, domain=int(device.split(":")[0], 16),
                                       line=number))
         return
-    if re.match(r"^\s+Region \d+:", line):
-        raise ValueError(f"unreadable Region line {line.strip()!r}")
+    if re.match(r"^\s+Region\s", line):
+        raise ValueError(f"unreadable Region line {excerpt(line.strip(), 80)}")
 
 
-def _size(rest: str) -> int:
+def _size(rest: str, path: str, number: int) -> int:
     match = SIZE.search(rest)
     if not match:
         raise ValueError("a BAR line without [size=...]: run lspci as root, or with -vv")
-    return lspci_size(match.group(1))
+    return lspci_size(match.group(1), path, number)
 
 
 def _check_extent(start: int | None, size: int) -> None:
@@ -115,16 +118,16 @@ def _start(text: str, number: int, path: str) -> int | None:
     if text in UNPLACED:
         return None
     if text.startswith("<"):
-        raise ValueError(f"unknown BAR address {text!r}")
+        raise ValueError(f"unknown BAR address {excerpt(text)}")
     return hex_number(text, path, number, "BAR address")
 
 
 def _region(match: re.Match, number: int, device: str, path: str) -> DumpBar:
     index_text, virtual, space, address, rest = match.groups()
-    index = int(index_text) if index_text is not None else None
+    index = decimal_number(index_text, path, number, "Region index") if index_text is not None else None
     if index is not None and index > 5:
         raise ValueError(f"Region {index} is beyond BAR5")
-    size = _size(rest)
+    size = _size(rest, path, number)
     start = _start(address, number, path)
     _check_extent(start, size)
     decoding = "[disabled]" not in rest
@@ -133,7 +136,7 @@ def _region(match: re.Match, number: int, device: str, path: str) -> DumpBar:
         return DumpBar(device, index, BarKind.IO, False, start, size, decoding, virtual, number)
     mem_type = MEM_TYPE.match(rest)
     if not mem_type:
-        raise ValueError(f"a Memory line without (NN-bit, prefetchable): {rest.strip()!r}")
+        raise ValueError(f"a Memory line without (NN-bit, prefetchable): {excerpt(rest.strip(), 80)}")
     kind = BarKind.MEM64 if mem_type.group(1) == "64-bit" else BarKind.MEM32
     prefetchable = mem_type.group(2) is None
     return DumpBar(device, index, kind, prefetchable, start, size, decoding, virtual, number)
@@ -141,7 +144,7 @@ def _region(match: re.Match, number: int, device: str, path: str) -> DumpBar:
 
 def _rom(match: re.Match, number: int, device: str, path: str) -> DumpBar:
     virtual, address, rest = match.groups()
-    size = _size(rest)
+    size = _size(rest, path, number)
     start = _start(address, number, path)
     _check_extent(start, size)
     virtual = bool(virtual) or "[virtual]" in rest

@@ -3,13 +3,16 @@
 Every parser (lspci, pciconf, /proc/iomem, sysfs, dmesg) produces a `HostDump`.
 Addresses are plain ints.  A dump whose format prints PCI *bus* addresses
 (FreeBSD pciconf) says so in `address_space`; those BARs are compared only
-within one PCI domain.
+within one PCI domain, since every domain has a bus-address space of its own.
+CPU physical addresses (lspci, /proc/iomem, sysfs, dmesg) are one space for all
+domains.  Every BAR and window records its domain either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from barcheck.textsafe import escape_control
 from model.pci import BarKind
 
 CPU_PHYSICAL = "cpu-physical"
@@ -17,11 +20,11 @@ PCI_BUS = "pci-bus"
 
 
 class DumpError(ValueError):
-    """A dump that cannot be read: the message names the file and line."""
+    """A dump that cannot be read: the message names the file and line, on one line."""
 
     def __init__(self, path: str, line: int | None, message: str) -> None:
         where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {message}")
+        super().__init__(escape_control(f"{where}: {message}"))
         self.path, self.line = path, line
 
 
@@ -41,6 +44,12 @@ class DumpBar:
     virtual: bool = False
     """Reported by the OS but not by the device's config space (lspci [virtual])."""
     line: int = 0
+    domain: int | None = None
+    """The PCI domain (segment); None (the default) takes it from `device`."""
+
+    def __post_init__(self) -> None:
+        if self.domain is None:
+            object.__setattr__(self, "domain", device_domain(self.device))
 
     @property
     def last(self) -> int:
@@ -103,3 +112,11 @@ class HostDump:
 
 def device_name(domain: int, bus: int, device: int, function: int) -> str:
     return f"{domain:04x}:{bus:02x}:{device:02x}.{function}"
+
+
+def device_domain(device: str) -> int:
+    """The domain of a `domain:bus:device.function` name; 0 when the name has no domain part."""
+    parts = device.split(":")
+    if len(parts) == 3 and parts[0] and all(c in "0123456789abcdefABCDEF" for c in parts[0]):
+        return int(parts[0], 16)
+    return 0

@@ -5,14 +5,19 @@ BAR lines: `    bar   [RR] = type T, range W, base B, size S, enabled|disabled` 
 config-space offset of the BAR register (0x10-0x24; 0x30 or 0x38 for an expansion ROM), T is
 `Memory`, `Prefetchable Memory` or `I/O Port`, and W is 32 or 64.  pciconf prints PCI *bus*
 addresses, so two BARs are comparable only within one PCI domain.
+
+A number no pciconf prints (a domain over 65535, a bus over 255, a base or size of 2**64 or
+more, thousands of digits) is an input error naming the line; a bar line that is garbled in
+another way costs a warning and the device's other lines are still read.
 """
 
 from __future__ import annotations
 
 import re
 
-from barcheck.hostdump.common import Warnings, text_lines
+from barcheck.hostdump.common import MAX_ADDRESS, Warnings, decimal_number, hex_number, text_lines
 from barcheck.hostdump.model import PCI_BUS, DumpBar, DumpError, HostDump, device_name
+from barcheck.textsafe import excerpt
 from model.pci import BarKind
 
 FORMAT = "pciconf"
@@ -25,7 +30,7 @@ ROM_REGISTERS = (0x30, 0x38)
 
 
 def looks_like(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for _, line in text_lines(text) if line.strip()), "")
     return bool(HEADER.match(first))
 
 
@@ -48,7 +53,9 @@ def parse(text: str, path: str) -> HostDump:
         if device is None:
             raise DumpError(path, number, "a bar line before any device line")
         try:
-            bars.append(_bar(bar, number, device))
+            bars.append(_bar(bar, path, number, device))
+        except DumpError:
+            raise
         except ValueError as err:
             warnings.device(device, number, str(err))
     if not devices:
@@ -60,26 +67,49 @@ def parse(text: str, path: str) -> HostDump:
 
 
 def _address(match: re.Match, path: str, number: int) -> str:
-    _, domain, bus, slot, function = (match.group(1), *map(int, match.groups()[1:]))
-    if domain > 0xFFFF or bus > 0xFF or slot > 0x1F or function > 7:
-        raise DumpError(path, number, f"pci{domain}:{bus}:{slot}:{function} is not a PCI address")
+    fields = zip(("domain", "bus", "slot", "function"), match.groups()[1:], (0xFFFF, 0xFF, 0x1F, 7))
+    try:
+        domain, bus, slot, function = (_decimal(text, path, number, f"PCI {what}", limit)
+                                       for what, text, limit in fields)
+    except DumpError:
+        raise
+    except ValueError as err:
+        raise DumpError(path, number, str(err)) from None
     return device_name(domain, bus, slot, function)
 
 
-def _bar(match: re.Match, number: int, device: str) -> DumpBar:
-    register = int(match.group(1), 16)
+def _decimal(text: str, path: str, number: int, what: str, limit: int = MAX_ADDRESS) -> int:
+    """decimal_number() without the leading zeros, which int() would count against its 4,300-digit limit."""
+    plain = text.lstrip("0") or "0" if text.isascii() and text.isdigit() else text
+    return decimal_number(plain, path, number, what, limit)
+
+
+def _bar(match: re.Match, path: str, number: int, device: str) -> DumpBar:
+    register = _register(match.group(1))
     fields = BAR_FIELDS.match(match.group(2))
     if not fields:
-        raise ValueError(f"unreadable bar line {match.group(2).strip()!r}")
+        raise ValueError(f"unreadable bar line {excerpt(match.group(2).strip(), 80)}")
     type_name, width, base_text, size_text, state = fields.groups()
-    base = int(base_text, 0)
-    size = int(size_text)
-    if size == 0 or base + size - 1 > (1 << 64) - 1:
+    base = _base(base_text, path, number)
+    size = _decimal(size_text, path, number, f"bar [{register:02x}] size")
+    if size == 0 or base + size - 1 > MAX_ADDRESS:
         raise ValueError(f"bar [{register:02x}] has size {size} at {base:#x}")
     index, kind = _slot(register, type_name, width)
     decoding = state == "enabled"
     start = None if base == 0 and not decoding else base
     return DumpBar(device, index, kind, type_name == "Prefetchable Memory", start, size, decoding, line=number)
+
+
+def _register(text: str) -> int:
+    if len(text.lstrip("0")) > 2:
+        raise ValueError(f"bar [{excerpt(text, 8)}] is not a BAR register (0x10-0x24)")
+    return int(text, 16)
+
+
+def _base(text: str, path: str, number: int) -> int:
+    if text.startswith("0x"):
+        return hex_number(text, path, number, "bar base")
+    return _decimal(text, path, number, "bar base")
 
 
 def _slot(register: int, type_name: str, width: str) -> tuple[int, BarKind]:
@@ -91,5 +121,5 @@ def _slot(register: int, type_name: str, width: str) -> tuple[int, BarKind]:
     if type_name == "I/O Port":
         return index, BarKind.IO
     if width not in ("32", "64"):
-        raise ValueError(f"bar [{register:02x}] has range {width}, not 32 or 64")
+        raise ValueError(f"bar [{register:02x}] has range {excerpt(width)}, not 32 or 64")
     return index, BarKind.MEM64 if width == "64" else BarKind.MEM32

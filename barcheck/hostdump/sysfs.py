@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import re
 
-from barcheck.hostdump.common import Warnings, read_text, text_lines
+from barcheck.hostdump.common import (LIMIT_HINT, Warnings, bar_span_bytes, display_path, first_line, read_text,
+                                      text_lines)
 from barcheck.hostdump.model import DumpBar, DumpError, DumpOther, DumpWindow, HostDump
+from barcheck.safe_read import DEFAULT_MAX_INPUT_BYTES
 from model.pci import BarKind
 
 FORMAT = "sysfs"
@@ -44,15 +46,15 @@ TRIPLE = re.compile(r"^\s*0x([0-9a-fA-F]{1,16})\s+0x([0-9a-fA-F]{1,16})\s+0x([0-
 
 
 def looks_like(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = first_line(text)
     return bool(GREP_LINE.match(first) or HEAD_LINE.match(first) or TRIPLE.match(first))
 
 
-def load(path: str) -> HostDump:
+def load(path: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> HostDump:
+    """A sysfs dump file, or a directory of <address>/resource files of at most `max_bytes` together."""
     if os.path.isdir(path):
-        return _from_directory(path)
-    text = read_text(path)
-    return parse(text, path)
+        return _from_directory(path, max_bytes)
+    return parse(read_text(path, max_bytes), display_path(path))
 
 
 def parse(text: str, path: str) -> HostDump:
@@ -60,13 +62,15 @@ def parse(text: str, path: str) -> HostDump:
     single = _device_of_path(path)
     device = None
     stray: list[tuple[int, str]] = []
-    lines = text_lines(text)
+    last_number = text.count("\n") + 1
     cut_mid_line = bool(text) and not text.endswith("\n")
-    for number, line in lines:
+    head_form = False
+    for number, line in text_lines(text):
         if not line.strip():
             continue
         grep, head = GREP_LINE.match(line), HEAD_LINE.match(line)
         if head:
+            head_form = True
             device = head.group(2).lower()
             per_device.setdefault(device, [])
         elif grep:
@@ -76,14 +80,13 @@ def parse(text: str, path: str) -> HostDump:
         else:
             if line.startswith("==>"):
                 device = None
-            if not (cut_mid_line and number == len(lines)):
+            if not (cut_mid_line and number == last_number):
                 stray.append((number, line))
     if not per_device:
         raise DumpError(path, stray[0][0] if stray else None,
                         "no sysfs resource line (0xSTART 0xEND 0xFLAGS) with a device: use `grep -H . "
                         "/sys/bus/pci/devices/*/resource`, or name the file <address>/resource")
     cut_device = next(reversed(per_device)) if cut_mid_line else None
-    head_form = any(HEAD_LINE.match(line) for _, line in lines)
     return _dump(path, per_device, stray, cut_device, head_form)
 
 
@@ -92,15 +95,26 @@ def _device_of_path(path: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def _from_directory(path: str) -> HostDump:
+def _from_directory(path: str, max_bytes: int) -> HostDump:
+    shown = display_path(path)
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as err:
+        raise DumpError(shown, None, f"cannot read the directory: {err.strerror}") from None
     per_device: dict[str, list[tuple[int, str]]] = {}
-    for name in sorted(os.listdir(path)):
+    total_chars = 0
+    for name in names:
         resource = os.path.join(path, name, "resource")
         if re.fullmatch(ADDRESS, name) and os.path.isfile(resource):
-            per_device[name.lower()] = text_lines(read_text(resource))
+            text = read_text(resource, max_bytes)
+            total_chars += len(text)
+            if total_chars > max_bytes:
+                raise DumpError(shown, None, f"its resource files together are over the input size limit "
+                                             f"({LIMIT_HINT})")
+            per_device[name.lower()] = list(text_lines(text))
     if not per_device:
-        raise DumpError(path, None, "no <address>/resource file in this directory")
-    return _dump(path, per_device)
+        raise DumpError(shown, None, "no <address>/resource file in this directory")
+    return _dump(shown, per_device)
 
 
 def _dump(path: str, per_device: dict[str, list[tuple[int, str]]],
@@ -161,7 +175,9 @@ def _device(device: str, rows: list[tuple[int, str]], warnings: Warnings, bars: 
                 others.append(DumpOther(f"{device} VF BAR {slot - ROM_SLOT - 1}", start, end, number))
         else:
             try:
-                bar = _bar(device, slot, number, start, end, flags)
+                bar = _bar(device, slot, number, start, end, flags, warnings.path)
+            except DumpError:
+                raise
             except ValueError as err:
                 warnings.device(device, number, str(err))
                 continue
@@ -169,12 +185,12 @@ def _device(device: str, rows: list[tuple[int, str]], warnings: Warnings, bars: 
                 bars.append(bar)
 
 
-def _bar(device: str, slot: int, number: int, start: int, end: int, flags: int) -> DumpBar | None:
+def _bar(device: str, slot: int, number: int, start: int, end: int, flags: int, path: str) -> DumpBar | None:
     if not flags & (IORESOURCE_IO | IORESOURCE_MEM):
         return None
     if end < start:
         raise ValueError(f"resource {slot} ends at {end:#x} below its start {start:#x}")
-    size = end - start + 1
+    size = bar_span_bytes(start, end, path, number, f"{device} resource {slot}")
     unset = bool(flags & IORESOURCE_UNSET)
     if slot == ROM_SLOT:
         return DumpBar(device, ROM_SLOT, BarKind.ROM, True, None if unset else start, size,

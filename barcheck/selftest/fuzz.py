@@ -2,22 +2,24 @@
 
 Seeds are real inputs shipped with the package (seeds/).  Each fuzz input is a
 seed with a few random edits: lines deleted, duplicated, swapped or cut short,
-digits and hex letters changed, junk or invalid UTF-8 inserted.  A parser may
-accept an input or refuse it with its own one-line error (DumpError,
-ScenarioError); any other exception is a crash, reported with its input.
+digits and hex letters changed, junk or invalid UTF-8 inserted.  Dump seeds also
+get hostile edits: numbers far beyond 64 bits, control characters, overlong lines
+and deep indentation.  A parser may accept an input or refuse it with its own
+one-line error (DumpError, ScenarioError); any other exception is a crash,
+reported with its input.
 """
 
 from __future__ import annotations
 
 import random
-import tomllib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from barcheck.hostcheck.report import check_host
 from barcheck.hostdump import PARSERS, DumpError
-from barcheck.scenario_file import parse_scenario
+from barcheck.scenario_file import loads_scenario
 from model.pci import ScenarioError
 from model.policies import get_policy
 
@@ -44,9 +46,10 @@ class FuzzResult:
     crashes: tuple[Crash, ...]
 
 
-def mutate(rng: random.Random, text: str) -> str:
+def mutate(rng: random.Random, text: str, hostile: bool = False) -> str:
+    edits = EDITS + HOSTILE_EDITS if hostile else EDITS
     for _ in range(rng.randint(1, 4)):
-        text = rng.choice(EDITS)(rng, text)
+        text = rng.choice(edits)(rng, text)
     return text
 
 
@@ -98,8 +101,42 @@ def _insert_bad_bytes(rng: random.Random, text: str) -> str:
     return text[:i] + raw.decode("utf-8", errors="replace") + text[i:]
 
 
+HUGE_NUMBERS = ("9" * 5000, "f" * 5000, "18446744073709551616", "10000000000000000", "16777216T", "0" * 300 + "1")
+CONTROL = ("\x1b[2J\x1b[H", "\r", "\x00", "\x7f", "\x9b", "\u2028", "\u202e", "\x08\x08\x08")
+
+
+def _huge_number(rng: random.Random, text: str) -> str:
+    runs = [(m.start(), m.end()) for m in re.finditer(r"[0-9a-fA-F]+", text)]
+    if not runs:
+        return text
+    start, end = rng.choice(runs)
+    return text[:start] + rng.choice(HUGE_NUMBERS) + text[end:]
+
+
+def _insert_control(rng: random.Random, text: str) -> str:
+    i = rng.randrange(len(text) + 1)
+    return text[:i] + rng.choice(CONTROL) + text[i:]
+
+
+def _overlong_line(rng: random.Random, text: str) -> str:
+    i = rng.randrange(len(text) + 1)
+    return text[:i] + rng.choice("f9 x") * 20_000 + text[i:]
+
+
+def _deep_indent(rng: random.Random, text: str) -> str:
+    lines = _lines(text)
+    first = rng.randrange(len(lines))
+    step = rng.choice((1, 8, 64))
+    lines[first:] = ["  " * step * (n + 1) + line for n, line in enumerate(lines[first:])]
+    return "\n".join(lines)
+
+
 EDITS: tuple[Callable[[random.Random, str], str], ...] = (
     _delete_line, _duplicate_line, _swap_lines, _truncate, _change_digit, _insert_junk, _insert_bad_bytes)
+HOSTILE_EDITS: tuple[Callable[[random.Random, str], str], ...] = (
+    _huge_number, _insert_control, _overlong_line, _deep_indent)
+HOSTILE_TARGETS = ("lspci", "pciconf", "iomem", "sysfs", "dmesg")
+"""Targets whose parsers refuse every hostile edit cleanly; the scenario loader gets the plain edits only."""
 
 POLICIES = (get_policy("linux-4.8"),)
 
@@ -120,9 +157,7 @@ def _dump_target(fmt: str) -> Callable[[str], bool]:
 
 def _scenario_target(text: str) -> bool:
     try:
-        parse_scenario(tomllib.loads(text), FAKE_PATH)
-    except tomllib.TOMLDecodeError:
-        return False
+        loads_scenario(text, FAKE_PATH)
     except ScenarioError as err:
         if FAKE_PATH not in str(err):
             raise AssertionError(f"the error does not name the file: {err}") from None
@@ -136,7 +171,7 @@ def fuzz(target: str, inputs: int, seed: int = 0) -> FuzzResult:
     rng = random.Random(f"{seed}:{target}")
     accepted, crashes = 0, []
     for _ in range(inputs):
-        sample = mutate(rng, text)
+        sample = mutate(rng, text, hostile=target in HOSTILE_TARGETS)
         try:
             accepted += run(sample)
         except Exception as err:  # noqa: BLE001  (any other exception is the finding)

@@ -39,6 +39,7 @@ from barcheck.userpolicy import is_users_file, line_in
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy, ProbeRequest
+from model.policies.base import may_map_alone
 from model.ranges import Range
 from model.resource_tree import Child
 from model.scenario import FIELDS, FLAG_FIELDS, PairScenario, Shape
@@ -270,7 +271,8 @@ def _pair_view(ops: Any, sc: PairScenario, policy: Policy) -> dict[str, Any]:
     sit = situate(ops, sc, policy)
     view: dict[str, Any] = {"probe": sit.first, "mmap_window": sit.window, "resource": sit.bar,
                             "query": policy.query(ops, later_request(ops, sc, sit), sit.first),
-                            "reprobe": policy.reprobe(ops, sit.request, sit.first)}
+                            "reprobe": policy.reprobe(ops, sit.request, sit.first),
+                            "at_mmap": sit.mapped}
     for prop in REGISTRY.values():
         if prop.needs_vmm == (policy.vmm is not None):
             view[prop.id] = _flatten(prop.evaluate(ops, sc, policy, Shape()))
@@ -342,7 +344,7 @@ def _check_anti_monotone(policy: Policy, ctx: z3.Context) -> None:
                                 children[:position] + (extra,) + children[position:])
             solver = make_solver(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
             solver.add(*domain)
-            solver.add(policy.probe(ops, more).mmappable, z3.Not(sit.first.mmappable))
+            solver.add(may_map_alone(ops, policy, more), z3.Not(may_map_alone(ops, policy, sit.request)))
             status = solver.check()
             if status == z3.unsat:
                 continue

@@ -179,6 +179,45 @@ def check_vma(prop: VmaProperty, policy: Policy, st: VmaStructure, page_bytes: i
                    f"counterexample exists up to depth {settings.depth}")
 
 
+@dataclass(frozen=True)
+class OneVmaStep:
+    """A free state and one step of every event from it."""
+
+    ops: Ops
+    state: VmaState
+    steps: tuple[tuple[VmaEvent, VmaState], ...]
+
+
+def encode_system(policy: Policy, st: VmaStructure, page_bytes: int, settings: VmaSettings) -> OneVmaStep:
+    """Build, without solving, the terms every property shares: constant, boot and invariant clauses and
+    one step of every event (barcheck/depends.py records the reads)."""
+    run = _Run(VmaProperty("", "", ""), policy, st, page_bytes, settings)
+    ts, s = _setup(run)
+    boot_clauses(ts.ops, policy, st, s)
+    invariant_clauses(ts.ops, policy, st, s)
+    steps = []
+    for event, step in zip(run.events(), _successors(run, ts, s, ts.fresh_choice("c"))):
+        invariant_clauses(ts.ops, policy, st, step.after)
+        steps.append((event, step.after))
+    return OneVmaStep(ts.ops, s, tuple(steps))
+
+
+def encode_property(prop: VmaProperty, policy: Policy, st: VmaStructure, one: OneVmaStep) -> None:
+    """Build, without solving, the property's strengthening and clauses on the free state and on every
+    step, and its antecedent."""
+    ops, s = one.ops, one.state
+    for state in (s,) + tuple(after for _, after in one.steps):
+        if prop.strengthening is not None:
+            prop.strengthening(ops, policy, st, state)
+    if prop.state_clauses is not None:
+        prop.state_clauses(ops, policy, st, s)
+    for event, after in one.steps:
+        if prop.step_clauses is not None:
+            prop.step_clauses(ops, policy, st, s, event, after)
+    if prop.antecedent is not None:
+        prop.antecedent(ops, st, s)
+
+
 def _result(run: _Run, verdict: Verdict, started: float, reason: str = "", trace: Any = None,
             assumptions: Sequence[str] = ()) -> Result:
     s = run.settings

@@ -82,6 +82,17 @@ class Policy:
         """The physical bytes the largest permitted mmap of the BAR reaches."""
         raise NotImplementedError
 
+    def at_mmap(self, ops: Ops, req: ProbeRequest, current: ProbeOutcome) -> ProbeOutcome:
+        """What mmap() of the BAR does to its reservation before it maps, seeing the parent's children
+        at that moment.  The result's `mmappable` says whether this mmap succeeds; its dummy fields are
+        the reservation from then on.
+
+        Default: vfio_pci_core_mmap() requests nothing and checks bar_mmap_supported[] only
+        (drivers/vfio/pci/vfio_pci_core.c, gregkh/linux@1129c0011b90), so the probe's answer stands.
+        A patch that reserves the page remainder at the first mmap instead of at enable overrides it.
+        """
+        return current
+
     pgoff_holds: ClassVar[str] = PGOFF_PFN
     """What mmap leaves in vma->vm_pgoff: the physical pfn, or the region encoding."""
     populates_at: ClassVar[str] = POPULATE_AT_MMAP
@@ -116,3 +127,11 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"<policy {self.name}>"
+
+
+def may_map_alone(ops: Ops, policy: Policy, req: ProbeRequest) -> Flag:
+    """Whether userspace can mmap the BAR when the parent's children do not change between the probe
+    and the mmap: the probe allows it and the mmap-time rule does not refuse."""
+    first = policy.probe(ops, req)
+    mapped = policy.at_mmap(ops, req, first)
+    return first.mmappable if mapped is first else ops.all_of(first.mmappable, mapped.mmappable)

@@ -45,6 +45,9 @@ class Configured(Policy):
     def mmap_window(self, ops: Ops, bar: Bar, page_bytes: Word) -> Range:
         return self.base.mmap_window(ops, bar, page_bytes)
 
+    def at_mmap(self, ops: Ops, req: ProbeRequest, current: ProbeOutcome) -> ProbeOutcome:
+        return self.base.at_mmap(ops, req, current)
+
     def zap_end_pgoff(self, page_shift: int) -> int:
         return self.base.zap_end_pgoff(page_shift)
 
