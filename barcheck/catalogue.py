@@ -87,36 +87,58 @@ def stale_files(out: Path, files: dict[str, str]) -> list[Path]:
 
 
 def load_document(path: str, usage_error: type[Exception]) -> dict[str, Any]:
+    """A saved barcheck.result/1 document: a regular file under the input size limit, parsed with
+    bounded numbers and nesting (savedcex.parse_json)."""
+    from barcheck.safe_read import InputFileError, read_regular_file
+    from barcheck.savedcex import parse_json
+    from barcheck.textsafe import escape_control
+    shown = escape_control(path)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise usage_error(f"--from {path}: {err.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise usage_error(f"--from {path}: not a JSON report ({err})") from None
+        text = read_regular_file(path).decode("utf-8")
+    except InputFileError as err:
+        raise usage_error(f"--from {err}") from None
+    except UnicodeDecodeError as err:
+        raise usage_error(f"--from {shown}: not UTF-8 text (byte {err.start})") from None
+    try:
+        doc = parse_json(text)
+    except ValueError as err:
+        raise usage_error(f"--from {shown}: not a JSON report ({err})") from None
     if not isinstance(doc, dict) or doc.get("schema") != "barcheck.result/1" or "results" not in doc:
-        raise usage_error(f"--from {path}: schema: expected a barcheck.result/1 report")
+        raise usage_error(f"--from {shown}: schema: expected a barcheck.result/1 report")
     return doc
+
+
+RENDER_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
+"""What rendering a saved document raises when it lacks a field or has one of the wrong type."""
 
 
 def reports_command(args: argparse.Namespace, stdout: TextIO, usage_error: type[Exception]) -> int:
     from barcheck.cli import check_out_dir, write_atomically
+    from barcheck.cliutil import write_files_atomically
     out = Path(args.out)
     check_out_dir(out)
     doc = load_document(args.source, usage_error) if args.source else run_catalogue()
     try:
         files = render_catalogue(doc)
+        counts = {v: sum(1 for r in doc["results"] if r["verdict"] == v)
+                  for v in ("proved", "counterexample", "unknown", "vacuous")}
+    except Exception as err:
+        if args.source and isinstance(err, RENDER_ERRORS):
+            raise usage_error(f"--from {args.source}: a result lacks a field the reports need "
+                              f"({type(err).__name__}: {err})") from None
+        if not args.source:
+            kept = write_atomically(out, UNRENDERED, json.dumps(doc, indent=2) + "\n")
+            stdout.write(f"kept the solved document in {kept}: retry with barcheck reports --from {kept}\n")
+        raise
+    try:
+        write_files_atomically(out, files, nested=True)
     except Exception:
         if not args.source:
             kept = write_atomically(out, UNRENDERED, json.dumps(doc, indent=2) + "\n")
             stdout.write(f"kept the solved document in {kept}: retry with barcheck reports --from {kept}\n")
         raise
-    for name, text in files.items():
-        target = out / name
-        write_atomically(target.parent, target.name, text)
     for path in stale_files(out, files):
         path.unlink()
-    counts = {v: sum(1 for r in doc["results"] if r["verdict"] == v)
-              for v in ("proved", "counterexample", "unknown", "vacuous")}
     stdout.write(f"wrote {len(files)} files into {out}: {len(doc['results'])} checks, "
                  + ", ".join(f"{n} {v}" for v, n in counts.items()) + "\n")
     return 0

@@ -9,7 +9,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 import barcheck
 from barcheck.checker import Settings
@@ -28,7 +28,7 @@ from barcheck.report.html import render_cex_svgs
 from barcheck.catalogue import reports_command
 from barcheck.scenario_doc import scenario_document
 from barcheck.scenario_check import check_scenario
-from barcheck.scenario_file import load_scenario
+from barcheck.scenario_file import MAX_BAR_BYTES, load_scenario
 from barcheck.scenario_render import RENDERERS as SCENARIO_RENDERERS
 from barcheck.smt.msixmeasure import (DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES, MEASURE_ID, MEASURE_TITLE,
                                       MeasureSettings)
@@ -37,11 +37,12 @@ from barcheck.smt.recordcheck import RecordSettings
 from barcheck.tracecheck import DEFAULT_DEPTH, TraceSettings
 from barcheck.smt.vmacheck import VmaSettings
 from barcheck.smt.solver import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
-from barcheck.textsafe import escape_control
+from barcheck.textsafe import escape_control, excerpt
 from barcheck.patchgate import dependent_checks, overridden_members, require_files_read
 from barcheck.userpolicy import (PolicyFileError, loaded_files, policy_file_of, resolve as resolve_policy_spec,
                                  watching_policy_files)
 from barcheck.verdict import InternalError, Result, Verdict
+from barcheck.witness_check import MAX_DEVICES, MAX_MOVES
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES, ScenarioError
 from model.placement import ANY_FREE, PLACEMENTS
@@ -58,6 +59,8 @@ from properties.trace import TRACE_PROPERTIES
 FORMATS = ("html", "json", "junit", "md", "sarif", "text")
 EXIT_PROVED, EXIT_COUNTEREXAMPLE, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_INTERRUPTED = 130
+SOLVER_UINT_MAX = 2**32 - 1
+"""z3 takes random_seed and rlimit as unsigned 32-bit integers and silently wraps a larger value."""
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,8 +70,8 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--property", action="append", default=[], metavar="ID")
     parser.add_argument("--page-size", action="append", default=[], metavar="LIST",
                         help="comma-separated page sizes, e.g. 4K,16K,64K (default)")
-    parser.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
-    parser.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT,
+    parser.add_argument("--seed", type=_seed, default=DEFAULT_SEED)
+    parser.add_argument("--rlimit", type=_rlimit, default=DEFAULT_RLIMIT,
                         help="solver work budget per call (z3 resource units)")
     parser.add_argument("--mode", choices=("all", "pair", "trace"), default=None,
                         help="pair: single-probe and function checks; trace: properties over event traces; "
@@ -77,9 +80,9 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
                              "a rule the file overrides")
     parser.add_argument("--method", choices=("induction", "bmc"), default="induction",
                         help="trace proofs: unbounded by inductive invariant, or bounded to --depth")
-    parser.add_argument("--depth", type=_positive, default=DEFAULT_DEPTH,
+    parser.add_argument("--depth", type=_depth, default=DEFAULT_DEPTH,
                         help="trace bound for bmc, and for the search after a failed induction")
-    parser.add_argument("--devices", type=_positive, default=None,
+    parser.add_argument("--devices", type=_devices, default=None,
                         help="device slots in trace proofs (default: 3 for placement, 2 for mapping properties)")
     parser.add_argument("--max-bar-size", type=_bar_size, default=None, metavar="SIZE",
                         help="mapping properties: only BARs up to SIZE, e.g. 1T (default: every size the hardware allows)")
@@ -118,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--format", choices=sorted(FORMATS), default="text",
                            help="html writes check.html and one .svg per address map into --out DIR")
     check_cmd.add_argument("--out", metavar="DIR", help="write check.<ext> into DIR instead of stdout")
-    check_cmd.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
-    check_cmd.add_argument("--rlimit", type=_positive, default=DEFAULT_RLIMIT)
+    check_cmd.add_argument("--seed", type=_seed, default=DEFAULT_SEED)
+    check_cmd.add_argument("--rlimit", type=_rlimit, default=DEFAULT_RLIMIT)
     add_saved_commands(commands, _positive)
     reports = commands.add_parser("reports", help="regenerate the committed catalogue reports (reports/)")
     reports.add_argument("--out", metavar="DIR", default="reports")
@@ -166,8 +169,9 @@ def _bar_size(text: str) -> int:
         size_bytes = parse_size(text)
     except SizeError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    if size_bytes < MIN_MEM_BAR_BYTES or size_bytes & (size_bytes - 1):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a power of two of at least {MIN_MEM_BAR_BYTES} bytes")
+    if size_bytes < MIN_MEM_BAR_BYTES or size_bytes & (size_bytes - 1) or size_bytes > MAX_BAR_BYTES:
+        raise argparse.ArgumentTypeError(f"{excerpt(text)} is not a power of two from {MIN_MEM_BAR_BYTES} bytes "
+                                         f"to 2^63 bytes, the largest BAR")
     return size_bytes
 
 
@@ -175,17 +179,32 @@ def _non_negative(text: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal integer") from None
+        raise argparse.ArgumentTypeError(f"{excerpt(text)} is not a decimal integer") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+        raise argparse.ArgumentTypeError(f"{excerpt(text)} is negative")
     return value
 
 
 def _positive(text: str) -> int:
     value = _non_negative(text)
     if value == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+        raise argparse.ArgumentTypeError(f"{excerpt(text)} is not positive")
     return value
+
+
+def _at_most(maximum: int, why: str, parse: Callable[[str], int]) -> Callable[[str], int]:
+    def parse_bounded(text: str) -> int:
+        value = parse(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{excerpt(text)} is over {maximum} ({why})")
+        return value
+    return parse_bounded
+
+
+_seed = _at_most(SOLVER_UINT_MAX, "z3 takes a 32-bit seed", _non_negative)
+_rlimit = _at_most(SOLVER_UINT_MAX, "z3 takes a 32-bit work budget", _positive)
+_devices = _at_most(MAX_DEVICES, "the most device slots a saved counterexample holds", _positive)
+_depth = _at_most(MAX_MOVES, "the most steps a saved counterexample holds", _positive)
 
 
 def _select_policies(names: list[str]) -> list[Policy]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from barcheck.policy_template import class_name, render_template, rule_lines
+from barcheck.textsafe import excerpt
 from barcheck.userpolicy import NAME_PATTERN, forget_user_policies, policy_file_of
 from model.policies import BUILTIN, VMMS
 from model.policies.alignment import MODIFIERS
@@ -58,7 +59,11 @@ def new_policy_command(args: argparse.Namespace, stdout: TextIO, usage_error: ty
     if name in BUILTIN or name in VMMS or name in MODIFIERS:
         raise usage_error(f"new-policy: {name!r} is taken by a built-in policy or modifier")
     target = Path.cwd() / f"{name}.py"
-    if target.exists() and not args.force:
+    try:
+        exists = target.exists()
+    except OSError as err:
+        raise usage_error(f"new-policy: {excerpt(name)}: {err.strerror or err}") from None
+    if exists and not args.force:
         raise usage_error(f"new-policy: {target.name} exists (--force overwrites it)")
     write_atomically(Path.cwd(), target.name, render_template(name, args.base))
     stdout.write(f"wrote {target.name}: class {class_name(name)}({type(BUILTIN[args.base]).__name__}); "

@@ -42,8 +42,9 @@ def selftest_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -
     unknown = [slug for slug in args.mutant if slug not in known]
     if unknown:
         raise UsageError(f"--mutant: unknown mutant {unknown[0]!r} (see barcheck selftest --list-mutants)")
-    if args.seed < 0:
-        raise UsageError(f"--seed: {args.seed} is negative")
+    from barcheck.cli import SOLVER_UINT_MAX
+    if not 0 <= args.seed <= SOLVER_UINT_MAX:
+        raise UsageError(f"--seed: {args.seed} is not from 0 to {SOLVER_UINT_MAX} (z3 takes a 32-bit seed)")
     if args.out:
         check_out_dir(Path(args.out))
     return _run(args, stdout)

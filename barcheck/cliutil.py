@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import tempfile
@@ -99,6 +100,10 @@ def _shown(path: Path | str, max_chars: int = 120) -> str:
     return excerpt(str(path), max_chars)
 
 
+_BACKUP_NUMBERS = itertools.count()
+"""Backups of one batch stay until it commits, so each takes a new number (a batch may replace hundreds)."""
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """Both names are links to one file: the rename that would have replaced `b` never happened."""
     try:
@@ -181,8 +186,8 @@ class _Batch:
         """A hard link to the file the rename will replace, so undo can put it back."""
         if not target.is_symlink() and not target.is_file():
             return None
-        for attempt in range(100):
-            backup = target.parent / f".barcheck-{os.getpid()}-{attempt}.old"
+        for _ in range(100):
+            backup = target.parent / f".barcheck-{os.getpid()}-{next(_BACKUP_NUMBERS)}.old"
             try:
                 os.link(target, backup, follow_symlinks=False)
                 return backup

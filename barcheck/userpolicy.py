@@ -77,7 +77,7 @@ CHECKED: set[tuple[str, str]] = set()
 
 def split_spec(spec: str) -> tuple[str, str] | None:
     """(file, "+modifiers") when a --policy value names a policy file, else None."""
-    match = re.fullmatch(r"(.+?\.py)((?:\+[^+]*)*)", spec)
+    match = re.fullmatch(r"(.+?\.py)((?:\+[^+]*)*)", spec, re.DOTALL)
     return (match.group(1), match.group(2)) if match else None
 
 

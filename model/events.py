@@ -137,11 +137,11 @@ def _mmap(ops: Ops, policy: Policy, st: Structure, state: State, b: int) -> Step
     d = st.device_of(b)
     current = ProbeOutcome(state.mmap_ok[b], state.dummy_held[b], state.dummy[b])
     outcome = policy.at_mmap(ops, _probe_request(ops, st, state, b), current)
-    enabled = ops.all_of(state.opened[d], state.assigned[b], state.mmap_ok[b], outcome.mmappable,
-                         ops.negate(state.mapped[b]))
+    allowed = state.mmap_ok[b] if outcome is current else ops.all_of(state.mmap_ok[b], outcome.mmappable)
+    enabled = ops.all_of(state.opened[d], state.assigned[b], allowed, ops.negate(state.mapped[b]))
     window = policy.mmap_window(ops, bar_view(ops, st, state, b), state.page_bytes)
-    reserved = state.replace(dummy_held=with_item(state.dummy_held, b, outcome.dummy_held),
-                             dummy=with_item(state.dummy, b, outcome.dummy))
+    reserved = state if outcome is current else state.replace(
+        dummy_held=with_item(state.dummy_held, b, outcome.dummy_held), dummy=with_item(state.dummy, b, outcome.dummy))
     return Step(enabled, reserved.replace(mapped=with_item(state.mapped, b, ops.true()),
                                           mapping=with_item(state.mapping, b, window)))
 

@@ -65,9 +65,11 @@ def test_trace_check_reads_every_release_attribute_and_the_mmap_rule() -> None:
 def test_trace_reads_follow_the_events_the_run_has() -> None:
     policy = get_policy("linux-4.8")
     events = (EventKind.OPEN, EventKind.CLOSE, EventKind.MMAP)
-    job = Job(TRACE, "isolation.window", policy.name, 4096, TraceSettings(events=events), 2)
-    names = Recorder(policy).members_read(job)
-    assert "releases_dummy_at_close" in names and "releases_dummy_at_munmap" not in names
+    narrow = Job(TRACE, "isolation.window", policy.name, 4096, TraceSettings(events=events), 2)
+    wide = Job(TRACE, "isolation.window", policy.name, 4096, TraceSettings(events=KERNEL_EVENTS), 2)
+    assert "releases_dummy_at_close" in Recorder(policy).members_read(narrow)
+    assert "reprobe" not in Recorder(policy).members_read(narrow)
+    assert "reprobe" in Recorder(policy).members_read(wide)
 
 
 def test_mapping_check_reads_the_revocation_attributes() -> None:

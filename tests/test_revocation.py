@@ -169,7 +169,7 @@ def _run(*argv):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["prove", "--property", "revoke.complete"], "does not run"),
+    (["prove", "--mode", "pair", "--property", "revoke.complete"], "does not run"),
     (["prove", "--mode", "trace", "--property", "revoke.complete", "--max-bar-size", "3T"], "power of two"),
     (["prove", "--mode", "trace", "--property", "revoke.complete", "--events", "teleport"], "unknown event"),
     (["prove", "--mode", "trace", "--property", "revoke.complete", "--events", "rescan"], "no mapping event"),

@@ -504,3 +504,13 @@ def test_without_prctl_a_thread_notices_the_parent_is_gone() -> None:
         os.kill(orphan, signal.SIGKILL)
         pytest.fail("the orphan kept running")
     assert time.monotonic() - gone < 1.0
+
+
+def test_a_batch_can_replace_hundreds_of_files_in_one_directory(tmp_path: Path) -> None:
+    """Every replaced file keeps a backup until the batch commits: each needs a name of its own."""
+    names = [f"cex-{i:03}.json" for i in range(300)]
+    for name in names:
+        (tmp_path / name).write_text("old\n")
+    write_files_atomically(tmp_path, {name: "new\n" for name in names})
+    assert sorted(os.listdir(tmp_path)) == names
+    assert all((tmp_path / name).read_text() == "new\n" for name in names)

@@ -215,27 +215,27 @@ def test_list_rules() -> None:
 
 
 def test_worked_example_gives_the_documented_verdict() -> None:
-    """docs/user-policies.md: dummy.held-while-mapped is refuted by an open, mmap, reset trace."""
+    """docs/user-policies.md: dummy.held-while-mapped is refuted by an open, reset, mmap trace."""
     code, out, err = run_cli("prove", "--policy", WORKED, "--mode", "trace", "--property",
                              "dummy.held-while-mapped", "--page-size", "4K", "--format", "json", "--no-timings")
     assert code == 1, err
     doc = json.loads(out)
     (result,) = doc["results"]
     assert (result["policy"], result["verdict"]) == ("release-dummy-on-reset", "counterexample")
-    assert [step["text"].split()[0] for step in result["trace"]["steps"]] == ["open", "mmap", "reset"]
+    assert [step["text"].split()[0] for step in result["trace"]["steps"]] == ["open", "reset", "mmap"]
     assert doc["meta"]["policy_files"][0]["path"] == str(WORKED)
     assert result["source"]["line"] == 22 and result["source"]["path"].endswith("release_dummy_on_reset.py")
-
-
-def test_worked_example_keeps_linux_4_8_pair_verdicts() -> None:
-    """The patch changes no probe rule: a pair property keeps 4.8's proof."""
-    code, out, err = run_cli("prove", "--policy", WORKED, "--property", "probe.idempotent", "--page-size", "4K",
-                             "--format", "json", "--no-timings")
-    assert code == 0, err
-    (result,) = json.loads(out)["results"]
-    assert result["verdict"] == "proved"
     assert any("user policy from" in note and "at any position among the parent's children" in note
                for note in result["notes"])
+
+
+def test_worked_example_in_pair_mode_alone_is_refused() -> None:
+    """The patch changes no probe rule, so no pair check reads what it overrides: a pair-only run would
+    report 4.8's proofs for a patch it never tested, and is refused instead."""
+    code, out, err = run_cli("prove", "--policy", WORKED, "--property", "probe.idempotent", "--page-size", "4K",
+                             "--format", "json", "--no-timings")
+    assert code == 2 and out == ""
+    assert f"{WORKED}:28: `releases_dummy_at_reset` is overridden but" in err and err.count("\n") == 1
 
 
 def test_diff_of_two_revisions_with_one_name_shows_the_regression(tmp_path: Path) -> None:
