@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import Any
 
 from barcheck.textsafe import escape_control
 from model.units import MIB, SizeError, parse_size, size_name
@@ -127,3 +128,18 @@ def _cannot_read(err: Exception) -> str:
     if isinstance(err, OSError) and err.strerror:
         return f"cannot read: {err.strerror}"
     return f"cannot read: {escape_control(str(err))}"
+
+
+def nesting_depth(data: Any, limit: int) -> int:
+    """How deep the dicts and lists of parsed TOML or JSON nest (without recursion); counting stops just
+    past `limit`."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        todo += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest

@@ -17,7 +17,7 @@ from typing import Any
 
 from barcheck.explain import id_of
 from barcheck.report.pages import CEX_SCHEMA
-from barcheck.safe_read import InputFileError, read_regular_file
+from barcheck.safe_read import InputFileError, nesting_depth, read_regular_file
 from barcheck.textsafe import escape_control
 from barcheck.wire import WireError
 from barcheck.witness_check import Labels, check_result, key_text, shown
@@ -37,20 +37,6 @@ class SavedCexError(ValueError):
 
 class _Refused(ValueError):
     pass
-
-
-def nesting_depth(data: Any, limit: int) -> int:
-    """How deep objects and lists nest (without recursion); counting stops just past `limit`."""
-    deepest, todo = 0, [(data, 1)]
-    while todo:
-        node, depth = todo.pop()
-        if not isinstance(node, (dict, list)):
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        todo += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
-    return deepest
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

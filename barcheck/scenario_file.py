@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from barcheck.safe_read import InputFileError, read_regular_file
+from barcheck.safe_read import InputFileError, nesting_depth, read_regular_file
 from barcheck.textsafe import escape_control, excerpt
 from model.events import EventKind
 from model.pci import BarKind, PciAddress, ScenarioError
@@ -187,20 +187,6 @@ def loads_scenario(text: str, name: str) -> ScenarioSpec:
     except RecursionError:
         raise ScenarioError(f"{shown_name}: tables or arrays nest more than {MAX_NESTING} deep") from None
     return parse_scenario(data, name)
-
-
-def nesting_depth(data: Any, limit: int) -> int:
-    """How deep tables and arrays nest (without recursion), counting stops just past `limit`."""
-    deepest, todo = 0, [(data, 1)]
-    while todo:
-        node, depth = todo.pop()
-        if not isinstance(node, (dict, list)):
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        todo += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
-    return deepest
 
 
 def parse_scenario(data: dict, name: str) -> ScenarioSpec:
