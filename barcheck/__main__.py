@@ -1,3 +1,3 @@
-from barcheck.entry import run
+from barcheck.cli.entry import run
 
 run()

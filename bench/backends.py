@@ -20,7 +20,7 @@ import time
 
 import z3
 
-from barcheck.smt.encode import symbolic_scenario
+from barcheck.engine.encode import symbolic_scenario
 from model.ops_z3 import SymbolicOps
 from model.policies import catalogue, get_policy
 from model.scenario import Shape

@@ -17,9 +17,9 @@ import argparse
 import sys
 import time
 
-from barcheck.checker import Settings, check
+from barcheck.engine.checker import Settings, check
 from barcheck.selftest.space import small_space
-from barcheck.verdict import Verdict
+from barcheck.engine.verdict import Verdict
 from model.ops import ConcreteOps
 from model.policies import get_policy
 from model.scenario import Shape

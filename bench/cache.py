@@ -42,8 +42,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "home")
-        from barcheck import cache as cache_module
-        from barcheck.jobs import execute
+        from barcheck.engine import cache as cache_module
+        from barcheck.engine.jobs import execute
         cache = cache_module.open_cache(str(Path(scratch) / "cache"))
         print(f"{'engine':<11} {'verdict':<15} {'bytes':>7} {'put':>7} {'hit':>7} {'old hit':>8}")
         for job in cheap_jobs():
@@ -65,13 +65,13 @@ def main() -> int:
 
 def cheap_jobs() -> list:
     """One quick check of every engine (counterexamples of each kind of trace, a proof and a measure)."""
-    from barcheck.checker import Settings
-    from barcheck.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job
-    from barcheck.smt.msixmeasure import MeasureSettings
-    from barcheck.smt.pgoffcheck import RoundTripSettings
-    from barcheck.smt.recordcheck import RecordSettings
-    from barcheck.smt.vmacheck import VmaSettings
-    from barcheck.tracecheck import TraceSettings
+    from barcheck.engine.checker import Settings
+    from barcheck.engine.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job
+    from barcheck.engine.msixmeasure import MeasureSettings
+    from barcheck.engine.pgoffcheck import RoundTripSettings
+    from barcheck.engine.recordcheck import RecordSettings
+    from barcheck.engine.vmacheck import VmaSettings
+    from barcheck.engine.tracecheck import TraceSettings
     return [Job(PAIR, "probe.idempotent", "v3-per-bar", 4096, Settings()),
             Job(PAIR, "probe.idempotent", "linux-4.8", 4096, Settings()),
             Job(RECORD, "msix.table-protected", "linux-4.16", 4096, RecordSettings()),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from barcheck.conform.plan import make_plan
 from barcheck.conform.run import prepare, run_all
-from barcheck.scenario_file import load_scenario
+from barcheck.scenario.file import load_scenario
 from model.policies import get_policy
 
 ROOT = Path(__file__).resolve().parent.parent

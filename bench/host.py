@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from barcheck.hostcheck.render import render_json
-from barcheck.hostcheck.report import check_host
-from barcheck.hostdump import detect, load, pciconf
+from barcheck.host.render import render_json
+from barcheck.host.report import check_host
+from barcheck.host.dump import detect, load, pciconf
 from model.policies import get_policy
 
 ROOT = Path(__file__).resolve().parents[1]

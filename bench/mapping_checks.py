@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from barcheck.smt.pgoffcheck import RoundTripSettings, check_round_trip
-from barcheck.smt.vmacheck import VmaSettings, check_vma
+from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
+from barcheck.engine.vmacheck import VmaSettings, check_vma
 from model.policies import mapping_catalogue
 from model.units import parse_size
 from model.vma import vma_structure

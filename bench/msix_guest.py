@@ -12,9 +12,9 @@ import argparse
 import statistics
 import time
 
-from barcheck.checker import check
-from barcheck.smt.msixmeasure import DEFAULT_POLICIES, measure
-from barcheck.smt.recordcheck import check_record
+from barcheck.engine.checker import check
+from barcheck.engine.msixmeasure import DEFAULT_POLICIES, measure
+from barcheck.engine.recordcheck import check_record
 from model.policies import get_policy, guest_catalogue, msix_catalogue
 from properties import REGISTRY
 from properties.record import RECORD_PROPERTIES

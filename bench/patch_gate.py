@@ -1,7 +1,7 @@
 """How long the patch gate takes on examples/policies/munmap_release.py, and what it costs to choose.
 
 Prints, for one run each (wall seconds, exit code, rows):
-- the recording alone: which checks read the file's members (barcheck/depends.py);
+- the recording alone: which checks read the file's members (barcheck/engine/depends.py);
 - `barcheck diff --policy linux-4.8 --policy munmap_release.py` with the default selection at 4K,
   with 3 device slots (the default) and with 2, and with 2 slots and a 40M budget (the CI setting).
 
@@ -38,8 +38,8 @@ def recording_seconds() -> float:
     sys.path.insert(0, str(ROOT))
     import argparse as ap
 
-    from barcheck.cli import named_policy, plan_checks
-    from barcheck.patchgate import dependent_checks, overridden_members
+    from barcheck.cli.main import named_policy, plan_checks
+    from barcheck.cli.patchgate import dependent_checks, overridden_members
     policy = named_policy(str(POLICY))
     args = ap.Namespace(policy=[str(POLICY)], property=[], page_size=["4K"], seed=0, rlimit=400_000_000,
                         mode="all", mode_given=False, method="induction", depth=6, devices=None, max_bar_size=None,

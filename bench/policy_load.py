@@ -15,8 +15,8 @@ from pathlib import Path
 
 import z3
 
-from barcheck.smt import policycheck
-from barcheck.userpolicy import CHECKED, forget_user_policies, load_policy_file
+from barcheck.engine import policycheck
+from barcheck.inputs.userpolicy import CHECKED, forget_user_policies, load_policy_file
 from model.policies import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 
-from barcheck.checker import check
-from barcheck.smt.solver import z3_version
+from barcheck.engine.checker import check
+from barcheck.engine.session import z3_version
 from model.policies import BUILTIN
 from model.units import PRESET_PAGE_SIZES, size_name
 from properties import REGISTRY

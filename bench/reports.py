@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from barcheck.catalogue import render_catalogue
-from barcheck.report.formats import render_doc
-from barcheck.witness import replay_witness
+from barcheck.cli.catalogue import render_catalogue
+from barcheck.render.formats import render_doc
+from barcheck.saved.witness import replay_witness
 
 
 def median_seconds(run, repeat: int) -> float:

@@ -17,8 +17,8 @@ import csv
 import time
 from pathlib import Path
 
-from barcheck.smt.solver import DEFAULT_RLIMIT
-from barcheck.tracecheck import TraceSettings, check_trace
+from barcheck.engine.session import DEFAULT_RLIMIT
+from barcheck.engine.tracecheck import TraceSettings, check_trace
 from model.policies import get_policy
 from model.system import standard_structure
 from properties.trace import TRACE_PROPERTIES

@@ -2,7 +2,7 @@
 
 A record property names its fields (words and flags), evaluates to an
 `Evaluation` in any `Ops` domain, and says how a counterexample is minimised
-and described.  The engine is barcheck/smt/recordcheck.py.
+and described.  The engine is barcheck/engine/recordcheck.py.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from barcheck.checker import check
-from barcheck.cli import main
-from barcheck.verdict import Verdict
+from barcheck.engine.checker import check
+from barcheck.cli.main import main
+from barcheck.engine.verdict import Verdict
 from model.ops import ConcreteOps
 from model.pci import Bar, BarKind
 from model.policies import UnknownPolicy, catalogue, get_policy

@@ -2,7 +2,7 @@
 
 * `model/` is the system under study: it never imports the properties or the checker.
 * `properties/` states what must hold: it never imports the checker or z3.
-* z3 is imported only by `model/ops_z3.py` and `barcheck/smt/`.
+* z3 is imported only by `model/ops_z3.py` and `barcheck/engine/`.
 * Policies, ranges, the resource tree, PCI rules, scenarios and properties are written
   against the ops layer.  Python's `<`, `>`, `<=`, `>=`, `>>`, `/`, `//`, `%` are signed
   (or meaningless) on Z3 bit-vectors, so those modules must use `ops.ult`, `ops.lshr`, ...
@@ -92,7 +92,7 @@ def test_properties_import_neither_checker_nor_z3():
 
 
 def test_z3_is_imported_only_by_ops_z3_and_the_smt_layer():
-    allowed = {"model/ops_z3.py"} | {rel(p) for p in sources("barcheck/smt/**/*.py")}
+    allowed = {"model/ops_z3.py"} | {rel(p) for p in sources("barcheck/engine/**/*.py")}
     importers = {rel(p) for pkg in PACKAGES for p in sources(f"{pkg}/**/*.py") if touches(imports_of(p), "z3")}
     assert importers <= allowed, f"z3 imported outside the allowed files: {sorted(importers - allowed)}"
     assert "model/ops_z3.py" in importers, "sanity: the import scan must see ops_z3's own z3 import"
@@ -101,21 +101,21 @@ def test_z3_is_imported_only_by_ops_z3_and_the_smt_layer():
 def test_import_scanner_sees_every_import_form():
     source = (
         "import z3\n"
-        "import barcheck.cli as cli\n"
+        "import barcheck.cli.main as cli\n"
         "from properties import REGISTRY\n"
         "from . import sibling\n"
         "from ..ops import ConcreteOps\n"
         "import importlib\n"
-        "importlib.import_module('barcheck.smt')\n"
+        "importlib.import_module('barcheck.engine')\n"
         "__import__('networkx')\n"
         "def f():\n"
         "    import json\n"
     )
     found = imported_modules(source, "model.policies.linux")
-    assert {"z3", "barcheck.cli", "properties", "properties.REGISTRY", "model.policies",
-            "model.policies.sibling", "model.ops", "model.ops.ConcreteOps", "importlib", "barcheck.smt",
+    assert {"z3", "barcheck.cli.main", "properties", "properties.REGISTRY", "model.policies",
+            "model.policies.sibling", "model.ops", "model.ops.ConcreteOps", "importlib", "barcheck.engine",
             "networkx", "json"} <= found
-    assert touches(found, "barcheck") == ["barcheck.cli", "barcheck.smt"]
+    assert touches(found, "barcheck") == ["barcheck.cli.main", "barcheck.engine"]
     assert touches(found, "bar") == []
     assert import_violations([], ("z3",)) == []
 

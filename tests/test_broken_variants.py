@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from barcheck.checker import check
-from barcheck.replay import replay
-from barcheck.verdict import EncodingMismatch, Verdict
+from barcheck.engine.checker import check
+from barcheck.engine.replay import replay
+from barcheck.engine.verdict import EncodingMismatch, Verdict
 from broken_policies import DummyOneByteShort, NoAlignmentCheck, NoDummy
 from model.policies import BUILTIN
 from model.scenario import PairScenario, Relation, Shape

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from barcheck import cache as cache_module
-from barcheck.cache import Cache, UntrustedCache, load_user_key, open_cache, user_key_path
-from barcheck.catalogue import inputs_digest
-from barcheck.checker import Settings
-from barcheck.cli import main
-from barcheck.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, execute, run_jobs
-from barcheck.smt.msixmeasure import MeasureSettings
-from barcheck.smt.pgoffcheck import RoundTripSettings
-from barcheck.smt.recordcheck import RecordSettings
-from barcheck.smt.solver import z3_version
-from barcheck.smt.vmacheck import VmaSettings
-from barcheck.tracecheck import TraceSettings
-from barcheck.verdict import Verdict
+from barcheck.engine import cache as cache_module
+from barcheck.engine.cache import Cache, UntrustedCache, load_user_key, open_cache, user_key_path
+from barcheck.engine.sources import inputs_digest
+from barcheck.engine.checker import Settings
+from barcheck.cli.main import main
+from barcheck.engine.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, execute, run_jobs
+from barcheck.engine.msixmeasure import MeasureSettings
+from barcheck.engine.pgoffcheck import RoundTripSettings
+from barcheck.engine.recordcheck import RecordSettings
+from barcheck.engine.session import z3_version
+from barcheck.engine.vmacheck import VmaSettings
+from barcheck.engine.tracecheck import TraceSettings
+from barcheck.engine.verdict import Verdict
 
 STRANGER = 12345
 """A uid that is neither root nor the user running the tests."""
@@ -52,7 +52,7 @@ def key_home(tmp_path_factory, monkeypatch) -> Path:
     to the tree while the tests run cannot turn an expected hit into a miss)."""
     home = tmp_path_factory.mktemp("cache-home")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    monkeypatch.setattr("barcheck.catalogue.inputs_digest", lambda: SOURCES)
+    monkeypatch.setattr("barcheck.engine.sources.inputs_digest", lambda: SOURCES)
     return home
 
 
@@ -325,7 +325,7 @@ def outcomes():
 
 
 def test_the_cheap_jobs_cover_every_engine_and_trace_kind(outcomes):
-    from barcheck.jobs import ENGINES
+    from barcheck.engine.jobs import ENGINES
     assert {job.engine for job in CHEAP_JOBS} == set(ENGINES)
     traces = {type(r.trace).__name__ for r in outcomes if getattr(r, "verdict", None) is Verdict.COUNTEREXAMPLE}
     assert traces == {"NoneType", "RecordCounterexample", "RoundTripCounterexample", "TraceCounterexample",

@@ -1,6 +1,6 @@
 """The command-line contract of `barcheck`: exit codes, one-line usage errors, JSON schema, reports.
 
-Most cases call `barcheck.cli.main(argv, stdout, stderr)` in-process; a few run the installed
+Most cases call `barcheck.cli.main.main(argv, stdout, stderr)` in-process; a few run the installed
 `barcheck` console command to check the real entry point end to end.
 """
 
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from barcheck.cli import main
+from barcheck.cli.main import main
 from model.policies import BUILTIN, catalogue
 from model.policies.alignment import MODIFIERS
 from properties import REGISTRY
@@ -239,8 +239,8 @@ def test_json_hex_contract_holds_for_a_dummy_that_is_not_held():
     # linux-4.8 with an 8K BAR at 4K pages: mmappable without a dummy; the computed dummy range
     # [res->end + 1, res->start + PAGE_SIZE - 1] is then empty (start > end).  The JSON must still
     # give every address and size as a non-negative hex string.
-    from barcheck.render import counterexample_doc
-    from barcheck.verdict import Counterexample
+    from barcheck.render.text import counterexample_doc
+    from barcheck.engine.verdict import Counterexample
     from model.ops import ConcreteOps
     from model.scenario import PairScenario, Shape
 

@@ -20,7 +20,7 @@ from barcheck.conform.plan import make_plan
 from barcheck.conform.render import render_text
 from barcheck.conform.run import AGREE, SKIPPED, run_all
 from barcheck.conform.setup import install, missing_tools
-from barcheck.scenario_file import load_scenario
+from barcheck.scenario.file import load_scenario
 from model.policies import get_policy
 
 pytestmark = pytest.mark.conform

@@ -15,7 +15,7 @@ import pytest
 from barcheck.conform.compare import compare
 from barcheck.conform.observe import ObservationError, parse
 from barcheck.conform.plan import make_plan
-from barcheck.scenario_file import load_scenario
+from barcheck.scenario.file import load_scenario
 from model.policies import get_policy
 from tests.broken_policies import DummyOneByteShort, NoAlignmentCheck, NoDummy, ReleaseOnReset
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main
+from barcheck.cli.main import main
 from barcheck.conform import cpio
 from barcheck.conform.assets import Kernel, _depends, module_order
 from barcheck.conform.debpkg import DebError, data_files
 from barcheck.conform.plan import make_plan
 from barcheck.conform.qemu import _Qmp
-from barcheck.scenario_file import load_scenario
+from barcheck.scenario.file import load_scenario
 from model.pci import ScenarioError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from barcheck import cli, cliutil
-from barcheck.cli import main
+from barcheck.cli import main as cli, util as cliutil
+from barcheck.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
@@ -72,7 +72,7 @@ def test_a_failed_rename_is_a_usage_error(tmp_path) -> None:
 
 
 def test_ctrl_c_in_the_host_command_exits_130(monkeypatch) -> None:
-    from barcheck import cli_host
+    from barcheck.cli import host as cli_host
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

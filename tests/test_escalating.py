@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import z3
 
-from barcheck.smt.solver import QUICK_RLIMIT, Escalating, check_escalating, make_solver, pull_toward, work_done
+from barcheck.engine.session import QUICK_RLIMIT, Escalating, check_escalating, make_solver, pull_toward, work_done
 
 
 PRODUCT = 0xB5E1_2345

@@ -9,7 +9,7 @@ import pytest
 
 from barcheck.selftest import agreement
 from barcheck.selftest.agreement import SHAPE, Case, agree, cases, enumerate_case
-from barcheck.verdict import Verdict
+from barcheck.engine.verdict import Verdict
 from model.policies import BUILTIN, SAME_PROBE_AS_4_8
 from properties import REGISTRY
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.checker import check
-from barcheck.verdict import Verdict
+from barcheck.engine.checker import check
+from barcheck.engine.verdict import Verdict
 from model.policies import catalogue, get_policy
 from model.units import PRESET_PAGE_SIZES, PageSize, size_name
 from properties import REGISTRY

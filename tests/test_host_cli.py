@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import barcheck.cli
-import barcheck.cli_host
-from barcheck.hostdump import load
+import barcheck.cli.main
+import barcheck.cli.host
+from barcheck.host.dump import load
 
 DATA = Path(__file__).resolve().parent / "data" / "hostdumps"
 X86 = DATA / "qemu" / "6.1.0-56-amd64"
@@ -30,7 +30,7 @@ def at5() -> Path:
     return AT5
 
 
-def run(*argv: str, main=barcheck.cli_host.main) -> tuple[int, str, str]:
+def run(*argv: str, main=barcheck.cli.host.main) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(["host", *argv], out, err)
     return code, out.getvalue(), err.getvalue()
@@ -67,7 +67,7 @@ def page(bar: dict, size: int) -> dict:
 
 # --- bad input: exit 2, one line, no traceback ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("main", [barcheck.cli_host.main, barcheck.cli.main], ids=["cli_host", "cli"])
+@pytest.mark.parametrize("main", [barcheck.cli.host.main, barcheck.cli.main.main], ids=["cli_host", "cli"])
 def test_missing_file(tmp_path, main):
     missing = tmp_path / "no-such-lspci.txt"
     assert_usage_error(*run("--lspci", str(missing), main=main), str(missing), "cannot read")
@@ -83,7 +83,7 @@ def test_a_binary_file(tmp_path):
     assert_usage_error(*run("--lspci", str(binary)), f"{binary}:1:", "NUL")
 
 
-@pytest.mark.parametrize("main", [barcheck.cli_host.main, barcheck.cli.main], ids=["cli_host", "cli"])
+@pytest.mark.parametrize("main", [barcheck.cli.host.main, barcheck.cli.main.main], ids=["cli_host", "cli"])
 def test_unknown_policy(main):
     assert_usage_error(*run("--lspci", str(X86 / "lspci-vvv.txt"), "--policy", "linux-9.99", main=main),
                        "--policy", "linux-9.99")
@@ -106,7 +106,7 @@ def test_iomem_read_without_root(machine):
     assert "root" in err
 
 
-@pytest.mark.parametrize("main", [barcheck.cli_host.main, barcheck.cli.main], ids=["cli_host", "cli"])
+@pytest.mark.parametrize("main", [barcheck.cli.host.main, barcheck.cli.main.main], ids=["cli_host", "cli"])
 def test_no_dump_at_all(main):
     assert_usage_error(*run("--format", "json", main=main), "--lspci")
 
@@ -140,12 +140,12 @@ def test_unknown_hint_policy_names_the_option():
 
 
 def test_internal_error_is_exit_70_without_traceback(monkeypatch):
-    import barcheck.hostcheck.report
+    import barcheck.host.report
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated")
 
-    monkeypatch.setattr(barcheck.hostcheck.report, "check_host", broken)
+    monkeypatch.setattr(barcheck.host.report, "check_host", broken)
     monkeypatch.delenv("BARCHECK_DEBUG", raising=False)
     code, out, err = run("--lspci", str(X86 / "lspci-vvv.txt"))
     assert code == 70 and out == ""
@@ -212,7 +212,7 @@ def test_out_left_untouched_on_bad_input(tmp_path):
 
 
 def test_out_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
-    import barcheck.cliutil
+    import barcheck.cli.util
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -228,7 +228,7 @@ def test_out_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(barcheck.cliutil.os, "replace", failing_replace)
+    monkeypatch.setattr(barcheck.cli.util.os, "replace", failing_replace)
     code, out, err = run("--lspci", str(X86 / "lspci-vvv.txt"), "--format", "json", "--out", str(out_dir))
     assert code != 0 and err.startswith("barcheck: ") and err.count("\n") == 1
     assert calls, "the write did not go through os.replace: the failure was not simulated"

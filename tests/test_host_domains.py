@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 import json
 
-from barcheck.cli_host import main
-from barcheck.hostcheck.report import check_host
-from barcheck.hostdump import CPU_PHYSICAL, DumpBar, HostDump
-from barcheck.hostdump import pciconf
+from barcheck.cli.host import main
+from barcheck.host.report import check_host
+from barcheck.host.dump import CPU_PHYSICAL, DumpBar, HostDump
+from barcheck.host.dump import pciconf
 from model.pci import BarKind
 from model.policies import get_policy
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli_host import main
+from barcheck.cli.host import main
 
 QEMU = Path(__file__).resolve().parent / "data" / "hostdumps" / "qemu"
 X86 = QEMU / "6.1.0-56-amd64"

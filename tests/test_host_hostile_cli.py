@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import barcheck.cli
-import barcheck.cli_host
+import barcheck.cli.main
+import barcheck.cli.host
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "hostdumps"
@@ -43,7 +43,7 @@ HOSTILE = {
 }
 
 
-def run(*argv: str, main=barcheck.cli_host.main) -> tuple[int, str, str]:
+def run(*argv: str, main=barcheck.cli.host.main) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), out, err)
     return code, out.getvalue(), err.getvalue()
@@ -73,7 +73,7 @@ def subprocess_barcheck(*argv: str) -> subprocess.CompletedProcess:
 
 # --- host: exit 2, one line ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("main", [barcheck.cli_host.main, barcheck.cli.main], ids=["cli_host", "cli"])
+@pytest.mark.parametrize("main", [barcheck.cli.host.main, barcheck.cli.main.main], ids=["cli_host", "cli"])
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_host_hostile_dump_is_one_clean_line(tmp_path, case, main):
     fmt, text = HOSTILE[case]
@@ -168,7 +168,7 @@ def assert_skipped(code: int, out: str, err: str, names: list[str], machines: in
     return doc
 
 
-@pytest.mark.parametrize("main", [barcheck.cli_host.main, barcheck.cli.main], ids=["cli_host", "cli"])
+@pytest.mark.parametrize("main", [barcheck.cli.host.main, barcheck.cli.main.main], ids=["cli_host", "cli"])
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_survey_skips_a_hostile_dump_and_goes_on(tmp_path, case, main):
     name = f"{case}.txt"
@@ -201,17 +201,17 @@ def test_survey_text_names_a_file_with_control_characters_escaped(tmp_path):
 
 
 def test_survey_parser_bug_is_a_named_skip_with_the_exception_type(tmp_path, monkeypatch):
-    import barcheck.hostdump.lspci
+    import barcheck.host.dump.lspci
 
     def broken(text, path):
         raise KeyError("simulated")
 
-    monkeypatch.setitem(barcheck.hostdump.PARSERS, "lspci", broken)
+    monkeypatch.setitem(barcheck.host.dump.PARSERS, "lspci", broken)
     directory = survey_dir(tmp_path, {"iomem.txt": IOMEM.read_text()})
     code, out, err = run("survey", str(directory), "--format", "json", "--page-size", "4K")
     doc = assert_skipped(code, out, err, ["good-lspci.txt"], machines=1)
     assert "KeyError" in doc["skipped"][0] and "barcheck bug" in doc["skipped"][0]
-    assert barcheck.hostdump.lspci.parse is not broken
+    assert barcheck.host.dump.lspci.parse is not broken
 
 
 def test_survey_walks_a_deep_tree_without_recursion(tmp_path):
@@ -263,7 +263,7 @@ def test_survey_with_special_files_does_not_hang(tmp_path):
 # --- --out: all files or none --------------------------------------------------------------------------------------
 
 def test_survey_out_writes_every_file_or_none(tmp_path, monkeypatch):
-    import barcheck.cliutil
+    import barcheck.cli.util
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -278,7 +278,7 @@ def test_survey_out_writes_every_file_or_none(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(barcheck.cliutil.os, "replace", second_rename_fails)
+    monkeypatch.setattr(barcheck.cli.util.os, "replace", second_rename_fails)
     code, out, err = run("survey", str(LSPCI), "--format", "csv", "--plot", "png", "--out", str(out_dir))
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert len(calls) >= 2, "the failure was not simulated"

@@ -1,4 +1,4 @@
-"""Reading hostile input files (barcheck/safe_read.py) and escaping what they say (barcheck/textsafe.py)."""
+"""Reading hostile input files (barcheck/inputs/safe_read.py) and escaping what they say (barcheck/inputs/textsafe.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import barcheck.safe_read as safe_read
-from barcheck.hostdump import DumpError, load
-from barcheck.hostdump.common import decimal_number, hex_number, lspci_size
-from barcheck.safe_read import (DEFAULT_MAX_INPUT_BYTES, InputFileError, InputTooLarge, parse_max_bytes,
+import barcheck.inputs.safe_read as safe_read
+from barcheck.host.dump import DumpError, load
+from barcheck.host.dump.common import decimal_number, hex_number, lspci_size
+from barcheck.inputs.safe_read import (DEFAULT_MAX_INPUT_BYTES, InputFileError, InputTooLarge, parse_max_bytes,
                                 read_regular_file)
-from barcheck.textsafe import escape_control, escape_control_lines, excerpt
+from barcheck.inputs.textsafe import escape_control, escape_control_lines, excerpt
 
 DATA = Path(__file__).resolve().parent / "data" / "hostdumps"
 LSPCI = DATA / "small" / "lspci-features.txt"

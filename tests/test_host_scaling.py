@@ -12,13 +12,13 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from barcheck.hostcheck import probe as probe_module
-from barcheck.hostcheck.intervals import IntervalIndex, MaxTree
-from barcheck.hostcheck.probe import OPS, probe_among, to_model_bar
-from barcheck.hostcheck.report import check_host
-from barcheck.hostcheck.space import Carving, first_slots, free_gaps, parent_range
-from barcheck.hostcheck.tree import BAR, OTHER, TOP_BYTES, Node, Tree, build
-from barcheck.hostdump import CPU_PHYSICAL, PCI_BUS, DumpBar, DumpOther, DumpWindow, HostDump
+from barcheck.host import probe as probe_module
+from barcheck.host.intervals import IntervalIndex, MaxTree
+from barcheck.host.probe import OPS, probe_among, to_model_bar
+from barcheck.host.report import check_host
+from barcheck.host.space import Carving, first_slots, free_gaps, parent_range
+from barcheck.host.tree import BAR, OTHER, TOP_BYTES, Node, Tree, build
+from barcheck.host.dump import CPU_PHYSICAL, PCI_BUS, DumpBar, DumpOther, DumpWindow, HostDump
 from model.pci import BarKind
 from model.policies import get_policy
 from model.ranges import Range

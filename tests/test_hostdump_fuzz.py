@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from barcheck.hostcheck.render import render_json, render_text
-from barcheck.hostcheck.report import check_host
-from barcheck.hostdump import FORMATS, DumpError, HostDump, load
-from barcheck.hostdump import PARSERS
-from barcheck.hostdump.common import MAX_ADDRESS
+from barcheck.host.render import render_json, render_text
+from barcheck.host.report import check_host
+from barcheck.host.dump import FORMATS, DumpError, HostDump, load
+from barcheck.host.dump import PARSERS
+from barcheck.host.dump.common import MAX_ADDRESS
 from model.policies import get_policy
 
 DATA = Path(__file__).resolve().parent / "data" / "hostdumps"

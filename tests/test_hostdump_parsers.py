@@ -1,4 +1,4 @@
-"""The machine-dump parsers (barcheck/hostdump) on real dumps and on small hand-written ones.
+"""The machine-dump parsers (barcheck/host/dump) on real dumps and on small hand-written ones.
 
 Every expected value below was read off the fixture files themselves:
 tests/data/hostdumps/qemu/<kernel>/ (real QEMU guests, see its README.md),
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.hostdump import FORMATS, DumpBar, DumpError, HostDump, detect, load
-from barcheck.hostdump import PARSERS, dmesg, iomem, lspci, sysfs
-from barcheck.hostdump.model import CPU_PHYSICAL, PCI_BUS
+from barcheck.host.dump import FORMATS, DumpBar, DumpError, HostDump, detect, load
+from barcheck.host.dump import PARSERS, dmesg, iomem, lspci, sysfs
+from barcheck.host.dump.model import CPU_PHYSICAL, PCI_BUS
 from model.pci import BarKind
 
 DATA = Path(__file__).resolve().parent / "data" / "hostdumps"

@@ -11,10 +11,10 @@ no control character from the input reaches stdout or stderr, there is never a t
 inputs are valid despite the hostile part (/proc/iomem nested 3,000 deep, an escape sequence in a
 resource name, lspci text in Latin-1): a VERDICT case asks for a verdict with escaped output.
 
-Cases run in-process through barcheck.cli.main, with the solver, the scenario runner, the
+Cases run in-process through barcheck.cli.main.main, with the solver, the scenario runner, the
 self-test and QEMU replaced by a tripwire, so that an input wrongly accepted fails at once instead
 of starting work.  FIFOs and /dev/zero run in a subprocess (`python -m barcheck`, which goes
-through barcheck.entry) with a timeout and a memory limit: there a regression hangs or eats memory.
+through barcheck.cli.entry) with a timeout and a memory limit: there a regression hangs or eats memory.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Callable
 
 import pytest
 
-import barcheck.cli
+import barcheck.cli.main
 import barcheck.conform.run
 import barcheck.selftest.run
 
@@ -459,7 +459,7 @@ for cls, flag, value in (("huge-int", "--max-input-bytes", HUGE), ("huge-int", "
 
 def in_process(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = barcheck.cli.main(argv, out, err)
+    code = barcheck.cli.main.main(argv, out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -485,8 +485,8 @@ def tripwires(monkeypatch):
         def tripped(*args, **kwargs):
             raise Tripwire(f"a hostile input reached {what}")
         return tripped
-    monkeypatch.setattr(barcheck.cli, "run_jobs", trip("the solver"))
-    monkeypatch.setattr(barcheck.cli, "check_scenario", trip("the scenario runner"))
+    monkeypatch.setattr(barcheck.cli.main, "run_jobs", trip("the solver"))
+    monkeypatch.setattr(barcheck.cli.main, "check_scenario", trip("the scenario runner"))
     monkeypatch.setattr(barcheck.selftest.run, "run", trip("the self-test"))
     monkeypatch.setattr(barcheck.conform.run, "run_all", trip("QEMU"))
 
@@ -522,7 +522,7 @@ def test_hostile_input_gets_one_clean_line(hostile: Case, tmp_path, monkeypatch,
 
 
 def test_every_subcommand_and_class_is_covered():
-    commands = set(barcheck.cli.build_parser()._subparsers._group_actions[0].choices)
+    commands = set(barcheck.cli.main.build_parser()._subparsers._group_actions[0].choices)
     assert {c.command for c in CASES} == commands
     for command in commands:
         classes = {c.cls for c in CASES if c.command == command}

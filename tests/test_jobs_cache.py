@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cache import Cache, open_cache
-from barcheck.catalogue import inputs_digest
-from barcheck.checker import Settings
-from barcheck.cli import main
-from barcheck.jobs import PAIR, RECORD, TRACE, Job, run_jobs
-from barcheck.smt.recordcheck import RecordSettings
-from barcheck.tracecheck import TraceSettings
-from barcheck.verdict import Verdict
+from barcheck.engine.cache import Cache, open_cache
+from barcheck.engine.sources import inputs_digest
+from barcheck.engine.checker import Settings
+from barcheck.cli.main import main
+from barcheck.engine.jobs import PAIR, RECORD, TRACE, Job, run_jobs
+from barcheck.engine.recordcheck import RecordSettings
+from barcheck.engine.tracecheck import TraceSettings
+from barcheck.engine.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "reports" / "report.json"
@@ -35,7 +35,7 @@ def private_key_home(tmp_path_factory, monkeypatch):
     """The per-user MAC key lives in a scratch cache home, not in the real one; and one source digest serves
     the whole module, so that an edit to the tree while the tests run cannot turn an expected hit into a miss."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
-    monkeypatch.setattr("barcheck.catalogue.inputs_digest", lambda: SOURCES)
+    monkeypatch.setattr("barcheck.engine.sources.inputs_digest", lambda: SOURCES)
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -157,7 +157,7 @@ def test_the_msix_measure_is_cached_too(tmp_path):
 
 
 def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
-    import barcheck.cache as cache_module
+    import barcheck.engine.cache as cache_module
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -171,8 +171,8 @@ def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path,
 
 
 def test_verdicts_only_falls_back_to_the_full_engine_when_the_fresh_solver_gives_up(monkeypatch):
-    from barcheck.checker import check
-    from barcheck.smt.query import UNKNOWN, Answer, Query
+    from barcheck.engine.checker import check
+    from barcheck.engine.query import UNKNOWN, Answer, Query
     from model.policies import get_policy
     from properties import get_property
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main
-from barcheck.matrix import build, render, tex
+from barcheck.cli.main import main
+from barcheck.render.matrix import build, render, tex
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "reports" / "report.json"

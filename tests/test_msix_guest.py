@@ -15,11 +15,11 @@ import random
 import pytest
 import z3
 
-from barcheck.checker import check
-from barcheck.cli import main
-from barcheck.smt.msixmeasure import MeasureSettings, measure
-from barcheck.smt.recordcheck import RecordSettings, check_record, replay_record
-from barcheck.verdict import EncodingMismatch, Verdict
+from barcheck.engine.checker import check
+from barcheck.cli.main import main
+from barcheck.engine.msixmeasure import MeasureSettings, measure
+from barcheck.engine.recordcheck import RecordSettings, check_record, replay_record
+from barcheck.engine.verdict import EncodingMismatch, Verdict
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.policies import get_policy

@@ -16,10 +16,10 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from barcheck.cli_host import main
-from barcheck.hostcheck.render import render_json, render_text
-from barcheck.hostcheck.report import check_host
-from barcheck.hostdump import DumpError, HostDump, pciconf
+from barcheck.cli.host import main
+from barcheck.host.render import render_json, render_text
+from barcheck.host.report import check_host
+from barcheck.host.dump import DumpError, HostDump, pciconf
 from model.policies import get_policy
 
 PATH = "/var/tmp/pciconf dumps/hostile.txt"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hostile_values import tree_copy
-from barcheck.cli import main
-from barcheck.explain import id_of
+from barcheck.cli.main import main
+from barcheck.render.explain import id_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CEX = ROOT / "reports" / "counterexamples"

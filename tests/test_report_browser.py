@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main
-from barcheck.report.formats import render_doc
+from barcheck.cli.main import main
+from barcheck.render.formats import render_doc
 from browser import find_chromium, find_colour, load_page, png_stats
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.catalogue import inputs_digest, render_catalogue, stale_files
-from barcheck.checker import Settings, check
-from barcheck.render import result_doc
-from barcheck.smt.pgoffcheck import ROUND_TRIP_ID, RoundTripSettings, check_round_trip
-from barcheck.smt.recordcheck import RecordSettings, check_record
-from barcheck.witness import STILL_VIOLATES, replay_witness
+from barcheck.cli.catalogue import inputs_digest, render_catalogue, stale_files
+from barcheck.engine.checker import Settings, check
+from barcheck.render.text import result_doc
+from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, RoundTripSettings, check_round_trip
+from barcheck.engine.recordcheck import RecordSettings, check_record
+from barcheck.saved.witness import STILL_VIOLATES, replay_witness
 from model.policies import get_policy
 from properties import REGISTRY
 from properties.record import RECORD_PROPERTIES

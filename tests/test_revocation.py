@@ -9,10 +9,10 @@ import random
 import pytest
 import z3
 
-from barcheck.cli import main
-from barcheck.smt.pgoffcheck import RoundTripSettings, check_round_trip, replay_round_trip
-from barcheck.verdict import EncodingMismatch, Verdict
-from barcheck.smt.vmacheck import VmaSettings, check_vma
+from barcheck.cli.main import main
+from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip, replay_round_trip
+from barcheck.engine.verdict import EncodingMismatch, Verdict
+from barcheck.engine.vmacheck import VmaSettings, check_vma
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.pgoff import (file_offset, offset_in_region, offset_to_index, page_shift_of, region_pgoff, split_pgoff,

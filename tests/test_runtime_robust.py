@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import z3
 
-from barcheck import cli, cliutil
-from barcheck.cli import main
-from barcheck.cliutil import UsageError, write_files_atomically
-from barcheck.smt.msixmeasure import DEFAULT_BAR_SIZES, MeasureSettings, _Cell
+from barcheck.cli import main as cli, util as cliutil
+from barcheck.cli.main import main
+from barcheck.cli.util import UsageError, write_files_atomically
+from barcheck.engine.msixmeasure import DEFAULT_BAR_SIZES, MeasureSettings, _Cell
 from model.policies import get_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ STALL_IN_RENDERER = """
 import sys, time, pathlib
 marker = pathlib.Path(sys.argv.pop(1))
 stall = sys.argv.pop(1)
-import barcheck.report.html as html
+import barcheck.render.html as html
 real = html.render_map
 
 def stalled(*args, **kwargs):
@@ -222,7 +222,7 @@ def stalled(*args, **kwargs):
     return real(*args, **kwargs)
 
 html.render_map = stalled
-from barcheck.entry import run
+from barcheck.cli.entry import run
 run()
 """
 
@@ -243,7 +243,7 @@ STALL_IN_COMMIT = """
 import os, sys, pathlib
 marker = pathlib.Path(sys.argv.pop(1))
 import z3
-import barcheck.cliutil as cliutil
+import barcheck.cli.util as cliutil
 real = os.replace
 renamed = []
 
@@ -259,7 +259,7 @@ def replace(source, target):
         solver.check()
 
 cliutil.os.replace = replace
-from barcheck.entry import run
+from barcheck.cli.entry import run
 run()
 """
 
@@ -344,7 +344,7 @@ def test_workers_die_at_once_when_the_parent_is_killed() -> None:
 def test_a_worker_whose_parent_is_already_gone_exits() -> None:
     """The race: the parent died before the worker asked to be killed with it."""
     def run(parent: str) -> subprocess.CompletedProcess:
-        code = f"import os; from barcheck.jobs import die_with_parent; die_with_parent({parent}); print('alive')"
+        code = f"import os; from barcheck.engine.jobs import die_with_parent; die_with_parent({parent}); print('alive')"
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     orphan = run("os.getppid() + 1")
     assert orphan.returncode == 1 and orphan.stdout == ""
@@ -477,7 +477,7 @@ def test_prove_with_an_over_long_file_name_exits_2_and_changes_nothing(out_dir, 
 
 ORPHAN = """
 import os, sys, time
-from barcheck.jobs import _watch_parent
+from barcheck.engine.jobs import _watch_parent
 _watch_parent(os.getppid())
 print("watching", flush=True)
 time.sleep(60)

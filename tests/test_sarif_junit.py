@@ -25,8 +25,8 @@ import pytest
 from jsonschema import Draft4Validator
 from jsonschema.validators import validator_for
 
-from barcheck.report.junit import render_junit, xml_text
-from barcheck.report.sarif import fingerprint, render_sarif, rule_name
+from barcheck.render.junit import render_junit, xml_text
+from barcheck.render.sarif import fingerprint, render_sarif, rule_name
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main
-from barcheck.explain import id_of
-from barcheck.maps import maps_of
-from barcheck.render import document
-from barcheck.smt.pgoffcheck import RoundTripSettings, check_round_trip
-from barcheck.smt.recordcheck import RecordSettings, check_record
-from barcheck.verdict import Verdict
-from barcheck.wire import WireError, decode, encode
-from barcheck.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, replay_witness, witness_of
+from barcheck.cli.main import main
+from barcheck.render.explain import id_of
+from barcheck.render.maps import maps_of
+from barcheck.render.text import document
+from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
+from barcheck.engine.recordcheck import RecordSettings, check_record
+from barcheck.engine.verdict import Verdict
+from barcheck.engine.wire import WireError, decode, encode
+from barcheck.saved.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, replay_witness, witness_of
 from model.policies import get_policy
 from model.scenario import PairScenario
 from model.system import State, Structure

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile_values import CONTROL_TEXTS, HUGE_DIGITS, mutated, values
-from barcheck.scenario_check import check_scenario, has_open_values
-from barcheck.scenario_file import load_scenario, loads_scenario, parse_scenario
-from barcheck.scenario_render import render_markdown, render_text
-from barcheck.textsafe import escape_control, escape_control_lines
+from barcheck.scenario.check import check_scenario, has_open_values
+from barcheck.scenario.file import load_scenario, loads_scenario, parse_scenario
+from barcheck.scenario.render import render_markdown, render_text
+from barcheck.inputs.textsafe import escape_control, escape_control_lines
 from model.pci import ScenarioError
 from model.policies import PciCore, UnknownPolicy, get_policy
 from model.topology import boot_layout
@@ -167,7 +167,7 @@ CRASH_CLASSES = [
 @pytest.mark.parametrize("text, needle, tail", [c[1:] for c in CRASH_CLASSES], ids=[c[0] for c in CRASH_CLASSES])
 def test_each_crash_class_is_one_line_exit_2(tmp_path, text, needle, tail):
     import io
-    from barcheck.cli import main
+    from barcheck.cli.main import main
     path = tmp_path / "scen.toml"
     path.write_text(text)
     out, err = io.StringIO(), io.StringIO()
@@ -182,7 +182,7 @@ def test_each_crash_class_is_one_line_exit_2(tmp_path, text, needle, tail):
 def test_an_overlong_file_name_still_writes_every_map(tmp_path):
     """A scenario named after a 240-character file: its report ids are shortened, so every SVG is written."""
     import io
-    from barcheck.cli import main
+    from barcheck.cli.main import main
     path = tmp_path / ("s" * 240 + ".toml")
     path.write_text(SEABIOS.replace('name = "x86-seabios-hotplug"\n', "").replace(
         'expect_start = "0xfe801000"', 'expect_start = "0xfe802000"'))

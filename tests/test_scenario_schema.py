@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from barcheck.cli import main
-from barcheck.scenario_file import TOP_KEYS, load_scenario, parse_scenario
+from barcheck.cli.main import main
+from barcheck.scenario.file import TOP_KEYS, load_scenario, parse_scenario
 from model.events import EventKind
 from model.pci import ScenarioError
 from model.policies import BUILTIN

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from barcheck.cli import main
+from barcheck.cli.main import main
 from barcheck.selftest import kill as killing
 from barcheck.selftest.kill import KillSettings, kill
 from barcheck.selftest.mutants import ALIGNMENT, MUTANTS, Mutant

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli_host import main
+from barcheck.cli.host import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SET = ROOT.parent / "shared" / "data" / "pciconf-dev"

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from barcheck.report.html import page_label, render_cex_svgs, render_html
-from barcheck.report.svg import render_map
+from barcheck.render.html import page_label, render_cex_svgs, render_html
+from barcheck.render.svg import render_map
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 KIB = 1 << 10

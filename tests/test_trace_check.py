@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main
-from barcheck.tracecheck import TraceSettings, check_trace
-from barcheck.verdict import Verdict
+from barcheck.cli.main import main
+from barcheck.engine.tracecheck import TraceSettings, check_trace
+from barcheck.engine.verdict import Verdict
 from model.events import ALL_EVENTS, Event, EventKind
 from model.policies import get_policy
 from model.system import standard_structure

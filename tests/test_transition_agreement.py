@@ -1,6 +1,6 @@
 """`transition` means the same on ints and on bit-vectors, and concrete runs keep the invariant.
 
-The symbolic unrolling (barcheck/smt/unroll.py) and the concrete replay (model/simulate.py) share one
+The symbolic unrolling (barcheck/engine/unroll.py) and the concrete replay (model/simulate.py) share one
 transition function.  Here it is run on random concrete states twice, with `ConcreteOps` and with
 `SymbolicOps` on the same values as Z3 constants, for every event, policy and placement; every field
 of the simplified symbolic successor must equal the concrete one.  Then random concrete runs from

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cache import Cache
-from barcheck.cli import main
-from barcheck.cli_policy import classify
-from barcheck.jobs import PAIR, Job
+from barcheck.engine.cache import Cache
+from barcheck.cli.main import main
+from barcheck.cli.policy import classify
+from barcheck.engine.jobs import PAIR, Job
 from barcheck.selftest.mutants import MUTANTS
-from barcheck.smt.policycheck import PolicyCheckError, check_policy
-from barcheck.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
+from barcheck.engine.policycheck import PolicyCheckError, check_policy
+from barcheck.inputs.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
 from model.policies import BUILTIN, USER, get_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +289,7 @@ def test_every_change_kind(a, b, change) -> None:
 
 
 def test_b4_format_prints_only_problem_lines() -> None:
-    from barcheck.cli_policy import diff_document, render_b4
+    from barcheck.cli.policy import diff_document, render_b4
 
     def result(prop, verdict, **extra):
         return {"property": prop, "kind": "pair", "page_size": 4096, "verdict": verdict, **extra}
@@ -344,9 +344,9 @@ def test_replay_of_a_user_policy_counterexample_needs_its_file(tmp_path: Path) -
 
 def test_a_policy_file_edited_during_the_run_stops_it_with_a_usage_error(tmp_path: Path) -> None:
     """Workers load the file again and find other bytes than the parent checked: exit 2, no hang."""
-    from barcheck.checker import Settings
-    from barcheck.cliutil import UsageError
-    from barcheck.jobs import run_jobs
+    from barcheck.engine.checker import Settings
+    from barcheck.cli.util import UsageError
+    from barcheck.engine.jobs import run_jobs
     path = write(tmp_path, "edited.py", HEAD + "class P(Linux48):\n    name = 'edited'\n")
     load_policy_file(str(path))
     path.write_text(path.read_text() + "# edited\n")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from barcheck.checker import Settings, check
-from barcheck.verdict import Verdict
+from barcheck.engine.checker import Settings, check
+from barcheck.engine.verdict import Verdict
 from model.policies import BUILTIN
 from model.scenario import Shape
 from properties import REGISTRY

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile_values import CONTROL_TEXTS, HUGE, HUGE_DIGITS, mutated, to_json_text, tree_copy, values
-from barcheck.cli import main
-from barcheck.cli_saved import Saved, derived_doc
-from barcheck.report.pages import cex_markdown, cex_text
-from barcheck.savedcex import SavedCexError, loads_checked
-from barcheck.textsafe import escape_control, escape_control_lines
-from barcheck.wire import WireError
-from barcheck.witness import STILL_VIOLATES, replay_witness
+from barcheck.cli.main import main
+from barcheck.cli.saved import Saved, derived_doc
+from barcheck.render.pages import cex_markdown, cex_text
+from barcheck.saved.savedcex import SavedCexError, loads_checked
+from barcheck.inputs.textsafe import escape_control, escape_control_lines
+from barcheck.engine.wire import WireError
+from barcheck.saved.witness import STILL_VIOLATES, replay_witness
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "reports" / "counterexamples").glob("*.json")) + sorted(

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from barcheck.conform.layout import Mismatch, observed_topology
 from barcheck.conform.observe import Observation, StepObservation
-from barcheck.describe import describe_step, reserved_ranges
-from barcheck.scenario_check import bars_of, starts_text, to_event
-from barcheck.scenario_file import EventDecl, ScenarioSpec
+from barcheck.render.describe import describe_step, reserved_ranges
+from barcheck.scenario.check import bars_of, starts_text, to_event
+from barcheck.scenario.file import EventDecl, ScenarioSpec
 from model.events import EventKind, transition
 from model.ops import ConcreteOps
 from model.placement import FIRST_FIT

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from barcheck.conform.devices import QEMU_DEVICES
 from barcheck.conform.observe import IORESOURCE_MEM_64, IORESOURCE_PREFETCH, Node, Observation, \
     ObservationError, iomem_children
-from barcheck.scenario_file import ScenarioSpec
+from barcheck.scenario.file import ScenarioSpec
 from model.pci import BarKind
 from model.topology import ANY, BarDecl, DeviceDecl, FixedDecl, Topology, WindowDecl
 

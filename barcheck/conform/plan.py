@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from barcheck.conform.devices import QEMU_DEVICES
 from barcheck.conform.machines import MACHINES, Machine
-from barcheck.scenario_file import EventDecl, ScenarioSpec
+from barcheck.scenario.file import EventDecl, ScenarioSpec
 from model.events import EventKind
 from model.pci import PciAddress, ScenarioError
 from model.topology import ANY, DeviceDecl

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-from barcheck.checker import Settings, check, objectives
+from barcheck.engine.checker import Settings, check, objectives
 from barcheck.selftest.mutants import MUTANTS, PROBE
 from barcheck.selftest.space import small_space
-from barcheck.verdict import Verdict
+from barcheck.engine.verdict import Verdict
 from model.ops import ConcreteOps
 from model.policies import BUILTIN, SAME_PROBE_AS_4_8, Policy, get_policy
 from model.scenario import PairScenario, Shape, bar_size_is_pow2, foreign_is_bar_shaped, parent_is_bridge_window

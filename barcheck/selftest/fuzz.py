@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from barcheck.hostcheck.report import check_host
-from barcheck.hostdump import PARSERS, DumpError
-from barcheck.scenario_file import loads_scenario
+from barcheck.host.report import check_host
+from barcheck.host.dump import PARSERS, DumpError
+from barcheck.scenario.file import loads_scenario
 from model.pci import ScenarioError
 from model.policies import get_policy
 

@@ -13,15 +13,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from barcheck.checker import Settings
-from barcheck.cli import is_plain
+from barcheck.engine.checker import Settings
+from barcheck.cli.main import is_plain
 from barcheck.selftest.mutants import ALIGNMENT, GUEST, LIFETIME, MAPPING, MSIX, PROBE, Mutant
-from barcheck.smt.harness_distinguish import distinguish
-from barcheck.smt.recordcheck import RecordSettings, check_record
-from barcheck.smt.vmacheck import VmaSettings, check_vma
-from barcheck.tracecheck import TraceSettings, check_trace
-from barcheck.verdict import Verdict
-from barcheck.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
+from barcheck.engine.harness_distinguish import distinguish
+from barcheck.engine.recordcheck import RecordSettings, check_record
+from barcheck.engine.vmacheck import VmaSettings, check_vma
+from barcheck.engine.tracecheck import TraceSettings, check_trace
+from barcheck.engine.verdict import Verdict
+from barcheck.saved.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
 from model.policies import Policy, get_policy
 from model.system import standard_structure
 from model.units import size_name

@@ -7,16 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from barcheck.checker import Settings, check
+from barcheck.engine.checker import Settings, check
 from barcheck.selftest import agreement, fuzz as fuzzing
 from barcheck.selftest.kill import KillSettings, kill
 from barcheck.selftest.mutants import MUTANTS, get_mutant
-from barcheck.smt.harness_witness import pair_witness, record_witness
-from barcheck.smt.pgoffcheck import RoundTripSettings, check_round_trip
-from barcheck.smt.recordcheck import RecordSettings, check_record
-from barcheck.smt.vmacheck import VmaSettings, check_vma
-from barcheck.tracecheck import TraceSettings, check_trace
-from barcheck.verdict import Verdict
+from barcheck.engine.harness_witness import pair_witness, record_witness
+from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
+from barcheck.engine.recordcheck import RecordSettings, check_record
+from barcheck.engine.vmacheck import VmaSettings, check_vma
+from barcheck.engine.tracecheck import TraceSettings, check_trace
+from barcheck.engine.verdict import Verdict
 from model.policies import catalogue, get_policy, guest_catalogue, msix_catalogue
 from model.system import standard_structure
 from model.vma import vma_structure

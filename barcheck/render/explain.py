@@ -1,0 +1,120 @@
+"""What a reviewer reads first: one sentence per counterexample, "why it holds" per proof, and where the policy lives."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_STATEMENT, ROUND_TRIP_TITLE, RoundTripCounterexample
+from barcheck.engine.recordcheck import RecordCounterexample
+from barcheck.render.describe import clause_text
+from barcheck.engine.verdict import Result
+from barcheck.render.vma import VmaCounterexample, violation_text as vma_violation
+from model.policies import Policy, UnknownPolicy, get_policy
+from model.units import size_name
+from properties import ASSUMPTION_TEXT, REGISTRY
+from properties.code import KERNEL_CODE
+from properties.record import RECORD_PROPERTIES
+from properties.revoke import VMA_PROPERTIES
+from properties.trace import TRACE_PROPERTIES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def title_and_statement(prop_id: str, kind: str) -> tuple[str, str]:
+    if kind == "function":
+        if prop_id == ROUND_TRIP_ID:
+            return ROUND_TRIP_TITLE, ROUND_TRIP_STATEMENT
+        prop = RECORD_PROPERTIES[prop_id]
+    elif kind == "trace":
+        prop = VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]
+    else:
+        prop = REGISTRY[prop_id]
+    return prop.title, prop.statement
+
+
+def result_id(result: Result, kind: str) -> str:
+    """A file-name-safe id, unique per (property, kind, policy, page size)."""
+    return id_of(result.property, kind, result.policy, result.page_size)
+
+
+MAX_ID_CHARS = 150
+"""Ids name files (`<id>.md`, `<id>-<n>.svg`); with this cap every such name stays far below NAME_MAX (255 bytes)."""
+
+
+def id_of(prop_id: str, kind: str, policy_name: str, page_bytes: int) -> str:
+    """`<property>.<kind>.<policy>.<page>` in file-name characters; a longer one is cut, keeping a digest."""
+    raw = f"{prop_id}.{kind}.{policy_name}.{size_name(page_bytes)}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("+", "_plus_"))
+    if len(safe) <= MAX_ID_CHARS:
+        return safe
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe[:MAX_ID_CHARS - len(digest) - 1]}-{digest}"
+
+
+def explanation(result: Result, kind: str) -> str:
+    """One sentence in domain terms: what went wrong, the rule it breaks, the kernel code concerned."""
+    if result.counterexample is not None:
+        return result.counterexample.explanation
+    trace = result.trace
+    if isinstance(trace, RecordCounterexample):
+        return trace.report_lines[0]
+    title, _ = title_and_statement(result.property, kind)
+    code = KERNEL_CODE[result.property]
+    page = size_name(result.page_size)
+    if isinstance(trace, RoundTripCounterexample):
+        index, page_in_region = trace.decoded()
+        what = (f"BAR{trace.index} of {size_name(trace.size_bytes)} at page {trace.offset_pages:#x} decodes as "
+                f"region {index}, page {page_in_region:#x}")
+    else:
+        what = _trace_violation(result)
+    return (f"Under {result.policy} at {page} pages, {what}, breaking {result.property} "
+            f"(\"{title}\"), a rule {code} must keep.")
+
+
+def _trace_violation(result: Result) -> str:
+    trace = result.trace
+    steps = len(trace.steps)
+    where = vma_violation(trace) if isinstance(trace, VmaCounterexample) else clause_text(trace.structure,
+                                                                                          trace.violated)
+    return f"after {steps} event{'s' if steps != 1 else ''} the trace ends with {where}"
+
+
+def why_it_holds(result: Result, kind: str) -> dict[str, Any]:
+    scope = result.scope.get("quantified", "")
+    if kind == "trace":
+        scope += (f"; an inductive invariant (init, step and safety discharged separately)"
+                  if result.scope.get("method") == "induction" else "; bounded model checking")
+        if "placement" in result.scope:
+            scope += f"; placement {result.scope['placement']}"
+    used = [{"name": name, "text": ASSUMPTION_TEXT.get(name, name)} for name in result.assumptions]
+    return {"scope": scope, "assumptions": used}
+
+
+@functools.lru_cache(maxsize=256)
+def _class_source(cls: type) -> tuple[Path, int]:
+    """The file and first line of a class (inspect parses the whole file: keep the answer per class object)."""
+    _, line = inspect.getsourcelines(cls)
+    return Path(inspect.getsourcefile(cls) or "").resolve(), line
+
+
+def policy_source(policy_name: str, prop_id: str) -> dict[str, Any]:
+    """The file and line of the class that implements the policy (the VMM's for guest properties)."""
+    try:
+        policy: Policy = get_policy(policy_name)
+    except UnknownPolicy:
+        return {"path": "model/policies/__init__.py", "line": 1}
+    target: Any = policy
+    if prop_id.startswith("guest.") and policy.vmm is not None:
+        target = policy.vmm
+    while hasattr(target, "base"):
+        target = target.base
+    path, line = _class_source(type(target))
+    for root in (PROJECT_ROOT, Path.cwd().resolve()):
+        if path.is_relative_to(root):
+            return {"path": path.relative_to(root).as_posix(), "line": line}
+    return {"path": path.as_posix(), "line": line}

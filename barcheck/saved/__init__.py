@@ -1,0 +1,1 @@
+"""Saved counterexamples: their schema, loading, replay and export as regression tests."""

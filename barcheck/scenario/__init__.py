@@ -1,0 +1,1 @@
+"""Scenario files (`barcheck check`): reading, stepping, searching and rendering."""
