@@ -1,3 +1,5 @@
+"""`python -m barcheck`: the barcheck command."""
+
 from barcheck.cli.entry import run
 
 run()

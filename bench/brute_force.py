@@ -3,7 +3,7 @@
 Usage: python3 bench/brute_force.py [--property ID] [--policy NAME] [--widths 7,8,9,10] [--limit SECONDS]
 
 At each width the enumeration tries every pair scenario the selftest's agreement
-section tries (`barcheck.selftest.space.small_space`, the same pins and granules
+section tries (`barcheck.engine.space.small_space`, the same pins and granules
 scaled with the width) and evaluates the property on integers; the solver answers
 the same question with its verdict, minimal core and canonical counterexample
 (the full engine, not --verdicts-only).  Both must agree.  The enumeration stops
@@ -18,7 +18,7 @@ import sys
 import time
 
 from barcheck.engine.checker import Settings, check
-from barcheck.selftest.space import small_space
+from barcheck.engine.space import small_space
 from barcheck.engine.verdict import Verdict
 from model.ops import ConcreteOps
 from model.policies import get_policy

@@ -38,7 +38,8 @@ def recording_seconds() -> float:
     sys.path.insert(0, str(ROOT))
     import argparse as ap
 
-    from barcheck.cli.main import named_policy, plan_checks
+    from barcheck.cli.args import named_policy
+    from barcheck.cli.prove import plan_checks
     from barcheck.cli.patchgate import dependent_checks, overridden_members
     policy = named_policy(str(POLICY))
     args = ap.Namespace(policy=[str(POLICY)], property=[], page_size=["4K"], seed=0, rlimit=400_000_000,

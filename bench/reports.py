@@ -18,7 +18,7 @@ from pathlib import Path
 
 from barcheck.cli.catalogue import render_catalogue
 from barcheck.render.formats import render_doc
-from barcheck.saved.witness import replay_witness
+from barcheck.engine.witness import replay_witness
 
 
 def median_seconds(run, repeat: int) -> float:

@@ -48,14 +48,14 @@ def _check_u64(value: object, what: str) -> int:
 
 
 def _check_size(size_bytes: object, what: str = "size") -> int:
-    _check_u64(size_bytes, what)
+    size_bytes = _check_u64(size_bytes, what)
     if size_bytes == 0:
         raise ResourceError(f"{what} must not be 0")
     return size_bytes
 
 
 def _check_align(align_bytes: object) -> int:
-    _check_u64(align_bytes, "align")
+    align_bytes = _check_u64(align_bytes, "align")
     if not is_power_of_two(align_bytes):
         raise ResourceError(f"align {align_bytes:#x} is not a power of two")
     return align_bytes

@@ -18,7 +18,8 @@ Flag = Any
 class Ops(Protocol):
     """The operations a policy may use.  All word arithmetic wraps at `width` bits."""
 
-    width: int
+    @property
+    def width(self) -> int: ...
 
     def const(self, value: int) -> Word: ...
     def true(self) -> Flag: ...

@@ -164,7 +164,8 @@ def standard_structure(devices: int = 3, bars_per_device: int = 1) -> Structure:
     if devices < 1 or bars_per_device < 1:
         raise ValueError("a structure needs at least one device with one BAR")
     windows = (WindowSpec("PCI Bus 0000:00", None, False), WindowSpec("PCI Bus 0000:01", 0, True))
-    specs, bars = [], []
+    specs: list[DeviceSpec] = []
+    bars: list[BarSpec] = []
     for d in range(devices):
         behind_bridge = d % 2 == 0
         name = f"0000:01:{d // 2 + 1:02x}.0" if behind_bridge else f"0000:00:{d // 2 + 3:02x}.0"

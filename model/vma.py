@@ -69,7 +69,8 @@ def vma_structure(devices: int = 3, bars_per_device: int = 2) -> VmaStructure:
     """Devices in pairs on one bus (a device set of two), each with BAR slots of any index."""
     if devices < 1 or bars_per_device < 1:
         raise ValueError("a structure needs at least one device with one BAR")
-    specs, owner = [], []
+    specs: list[VmaDevice] = []
+    owner: list[int] = []
     for d in range(devices):
         slots = tuple(range(len(owner), len(owner) + bars_per_device))
         owner += [d] * bars_per_device

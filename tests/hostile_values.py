@@ -31,7 +31,7 @@ SIZE_TEXTS = ["0", "1", "3", "15", "16", "256", "3K", "4K", "64K", "1G", "2G", "
 WORDS = ["linux-4.8", "linux-6.10", "linux-4.8+enhanced_allocation", "nope", "mem32", "mem64", "io", "rom",
          "isolation.window", "revoke.complete", "pair", "trace", "vma", "record", "round-trip", "function",
          "any-free", "first-fit", "open", "mmap", "munmap", "rescan", "counterexample", "proved",
-         "barcheck.saved.witness/1", "barcheck.saved.witness/2", "0000:01:01.0", "pci0000:00", "x" * 300]
+         "barcheck.witness/1", "barcheck.witness/2", "0000:01:01.0", "pci0000:00", "x" * 300]
 
 
 def integers() -> st.SearchStrategy:

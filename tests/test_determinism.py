@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.cli import main as cli, util as cliutil
+from barcheck.cli import main as cli, prove, util as cliutil
 from barcheck.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch) -> None:
 def test_ctrl_c_in_a_command_exits_130_with_one_line(tmp_path, monkeypatch) -> None:
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "run_jobs", interrupted)
+    monkeypatch.setattr(prove, "run_jobs", interrupted)
     out, err = io.StringIO(), io.StringIO()
     code = main(["prove", "--policy", "linux-4.8", "--page-size", "4K", "--out", str(tmp_path / "out")], out, err)
     assert code == 130 and err.getvalue() == "barcheck: interrupted\n"

@@ -78,7 +78,7 @@ def test_every_counterexample_in_json_has_sentence_maps_and_replay(outputs):
     doc = json.loads((outputs["json"] / "report.json").read_text())
     for r in doc["results"]:
         if r["verdict"] == "counterexample":
-            assert r["explanation"] and r["maps"] and r["replay"]["schema"] == "barcheck.saved.witness/1"
+            assert r["explanation"] and r["maps"] and r["replay"]["schema"] == "barcheck.witness/1"
         if r["verdict"] == "proved":
             assert r["why"]["scope"] and all(a["text"] for a in r["why"]["assumptions"])
 

@@ -33,6 +33,7 @@ from typing import Callable
 import pytest
 
 import barcheck.cli.main
+import barcheck.cli.prove
 import barcheck.conform.run
 import barcheck.selftest.run
 
@@ -485,7 +486,7 @@ def tripwires(monkeypatch):
         def tripped(*args, **kwargs):
             raise Tripwire(f"a hostile input reached {what}")
         return tripped
-    monkeypatch.setattr(barcheck.cli.main, "run_jobs", trip("the solver"))
+    monkeypatch.setattr(barcheck.cli.prove, "run_jobs", trip("the solver"))
     monkeypatch.setattr(barcheck.cli.main, "check_scenario", trip("the scenario runner"))
     monkeypatch.setattr(barcheck.selftest.run, "run", trip("the self-test"))
     monkeypatch.setattr(barcheck.conform.run, "run_all", trip("QEMU"))

@@ -19,7 +19,7 @@ from barcheck.engine.depends import EVERYTHING, Recorder, changed_members
 from barcheck.engine.jobs import PAIR, TRACE, VMA, Job
 from barcheck.engine.vmacheck import VmaSettings
 from barcheck.engine.tracecheck import TraceSettings
-from barcheck.inputs.userpolicy import forget_user_policies
+from barcheck.engine.userpolicy import forget_user_policies
 from model.events import EventKind, KERNEL_EVENTS
 from model.policies import get_policy
 from model.vma import VmaEventKind

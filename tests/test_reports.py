@@ -23,7 +23,7 @@ from barcheck.engine.checker import Settings, check
 from barcheck.render.text import result_doc
 from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, RoundTripSettings, check_round_trip
 from barcheck.engine.recordcheck import RecordSettings, check_record
-from barcheck.saved.witness import STILL_VIOLATES, replay_witness
+from barcheck.engine.witness import STILL_VIOLATES, replay_witness
 from model.policies import get_policy
 from properties import REGISTRY
 from properties.record import RECORD_PROPERTIES

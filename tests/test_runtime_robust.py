@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import z3
 
-from barcheck.cli import main as cli, util as cliutil
+from barcheck.cli import main as cli, prove, util as cliutil
 from barcheck.cli.main import main
 from barcheck.cli.util import UsageError, write_files_atomically
 from barcheck.engine.msixmeasure import DEFAULT_BAR_SIZES, MeasureSettings, _Cell
@@ -47,7 +47,7 @@ def exact_extremes() -> dict[int, tuple[int, int]]:
     policy, exact = get_policy("linux-4.8"), {}
     for bar_bytes in DEFAULT_BAR_SIZES:
         cell = _Cell(policy, 4096, bar_bytes, None, MeasureSettings())
-        assert cell.solver.check(cell.split) == z3.unsat
+        assert cell.session.check(cell.split) == z3.unsat
         low, high = cell.extreme(bar_bytes, largest=False), cell.extreme(bar_bytes, largest=True)
         assert low.at is not None and high.at is not None
         exact[bar_bytes] = (low.value_bytes, high.value_bytes)
@@ -460,12 +460,12 @@ def test_nested_names_for_generated_trees(tmp_path) -> None:
 
 
 def test_prove_with_an_over_long_file_name_exits_2_and_changes_nothing(out_dir, monkeypatch) -> None:
-    real = cli.render_doc
+    real = prove.render_doc
 
     def long_names(*args, **kwargs):
         files = real(*args, **kwargs)
         return {**files, "\x1b[2J" + "m" * 300 + ".svg": "<svg/>"}
-    monkeypatch.setattr(cli, "render_doc", long_names)
+    monkeypatch.setattr(prove, "render_doc", long_names)
     before = snapshot(out_dir)
     code, out, err = run_cli("prove", "--policy", "linux-4.8", "--property", "pgoff.round-trip", "--page-size", "4K",
                              "--format", "html", "--out", str(out_dir))

@@ -20,7 +20,7 @@ from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
 from barcheck.engine.recordcheck import RecordSettings, check_record
 from barcheck.engine.verdict import Verdict
 from barcheck.engine.wire import WireError, decode, encode
-from barcheck.saved.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, replay_witness, witness_of
+from barcheck.engine.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, replay_witness, witness_of
 from model.policies import get_policy
 from model.scenario import PairScenario
 from model.system import State, Structure

@@ -21,7 +21,7 @@ from barcheck.cli.policy import classify
 from barcheck.engine.jobs import PAIR, Job
 from barcheck.selftest.mutants import MUTANTS
 from barcheck.engine.policycheck import PolicyCheckError, check_policy
-from barcheck.inputs.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
+from barcheck.engine.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
 from model.policies import BUILTIN, USER, get_policy
 
 ROOT = Path(__file__).resolve().parents[1]

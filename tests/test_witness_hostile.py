@@ -27,7 +27,7 @@ from barcheck.render.pages import cex_markdown, cex_text
 from barcheck.saved.savedcex import SavedCexError, loads_checked
 from barcheck.inputs.textsafe import escape_control, escape_control_lines
 from barcheck.engine.wire import WireError
-from barcheck.saved.witness import STILL_VIOLATES, replay_witness
+from barcheck.engine.witness import STILL_VIOLATES, replay_witness
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "reports" / "counterexamples").glob("*.json")) + sorted(

@@ -13,9 +13,9 @@ import argparse
 import io
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
-from barcheck.engine.sources import PROJECT_ROOT, inputs_digest
+from barcheck.engine.sources import inputs_digest
 from barcheck.render.formats import render_doc
 from barcheck.render.pages import cex_markdown, counterexample_file, matrix_markdown
 
@@ -25,8 +25,8 @@ UNRENDERED = ".report.unrendered.json"
 GENERATED_DIRS = (HTML_DIR, CEX_DIR)
 
 
-def run_catalogue(stderr: TextIO | None = None) -> dict[str, Any]:
-    from barcheck.cli.main import main
+def run_catalogue(main: Callable[[list[str], TextIO, TextIO], int]) -> dict[str, Any]:
+    """The catalogue document, from `main` (the barcheck command) run on CATALOGUE_ARGS."""
     out, err = io.StringIO(), io.StringIO()
     code = main(list(CATALOGUE_ARGS), out, err)
     if code not in (0, 1, 3):
@@ -90,12 +90,13 @@ RENDER_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 """What rendering a saved document raises when it lacks a field or has one of the wrong type."""
 
 
-def reports_command(args: argparse.Namespace, stdout: TextIO, usage_error: type[Exception]) -> int:
-    from barcheck.cli.main import check_out_dir, write_atomically
+def reports_command(args: argparse.Namespace, stdout: TextIO, usage_error: type[Exception],
+                    main: Callable[[list[str], TextIO, TextIO], int]) -> int:
+    from barcheck.cli.util import check_out_dir, write_atomically
     from barcheck.cli.util import write_files_atomically
     out = Path(args.out)
     check_out_dir(out)
-    doc = load_document(args.source, usage_error) if args.source else run_catalogue()
+    doc = load_document(args.source, usage_error) if args.source else run_catalogue(main)
     try:
         files = render_catalogue(doc)
         counts = {v: sum(1 for r in doc["results"] if r["verdict"] == v)

@@ -154,7 +154,8 @@ def _survey(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     for reason in result.skipped:
         stderr.write(f"barcheck: skipped {escape_control(reason.removesuffix(' (skipped)'))}\n")
     from barcheck.host.survey_render import RENDERERS, render_plots
-    files = {f"survey.{EXTENSIONS[args.format]}": _terminal_safe(args.format, RENDERERS[args.format](result))}
+    files: dict[str, str | bytes] = {
+        f"survey.{EXTENSIONS[args.format]}": _terminal_safe(args.format, RENDERERS[args.format](result))}
     if args.out and args.plot != "none":
         files.update(render_plots(result, args.plot.split("+")))
     _emit(args, files, stdout)
@@ -176,6 +177,8 @@ def _emit(args: argparse.Namespace, files: dict[str, str | bytes], stdout: TextI
         stdout.write(f"wrote {escape_control(str(paths[0]))}\n")
     else:
         (text, *_) = files.values()
+        if not isinstance(text, str):
+            raise TypeError("the first file of a host report is its text, which goes to stdout")
         stdout.write(text)
 
 

@@ -23,6 +23,8 @@ import sys
 import threading
 from typing import Callable, Iterator, TextIO
 
+from barcheck.engine.signals import sigint_blocked
+
 EXIT_INTERRUPTED = 130
 MESSAGE = "barcheck: interrupted\n"
 STUCK_SECONDS = 0.25
@@ -90,18 +92,6 @@ def on_interrupt(cleanup: Callable[[], None]) -> Iterator[None]:
         with _State.cleanups_lock:
             _State.cleanups.remove(cleanup)
 
-
-@contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """SIGINT stays pending while inside (for this thread, threads it starts and processes it spawns)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _on_sigint(signum, frame) -> None:

@@ -41,7 +41,8 @@ def add_command(commands, add_selection_arguments: Callable[[argparse.ArgumentPa
 def matrix_command(args: argparse.Namespace, argv: list[str], stdout: TextIO, stderr: TextIO,
                    usage_error: type[Exception]) -> int:
     from barcheck.cli.catalogue import load_document
-    from barcheck.cli.main import check_out_dir, exit_code_for_doc, solve_selection, write_atomically
+    from barcheck.cli.prove import exit_code_for_doc, solve_selection
+    from barcheck.cli.util import check_out_dir, write_atomically
     from barcheck.render.text import document
     if args.format == ALL and not args.out:
         raise usage_error("--format all writes three files: give --out DIR")

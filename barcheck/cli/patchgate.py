@@ -15,7 +15,7 @@ from pathlib import Path
 from barcheck.cli.util import UsageError
 from barcheck.engine.depends import EVERYTHING, Recorder, changed_members, file_members
 from barcheck.engine.jobs import Job
-from barcheck.inputs.userpolicy import policy_file_of
+from barcheck.engine.userpolicy import policy_file_of
 from model.policies import Policy, get_policy
 
 _RECORDERS: dict[Policy, Recorder] = {}

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from barcheck.inputs.policy_template import class_name, render_template, rule_lines
+from barcheck.cli.policy_template import class_name, render_template, rule_lines
 from barcheck.inputs.textsafe import excerpt
-from barcheck.inputs.userpolicy import NAME_PATTERN, forget_user_policies, policy_file_of
+from barcheck.engine.userpolicy import NAME_PATTERN, forget_user_policies, policy_file_of
 from model.policies import BUILTIN, VMMS
 from model.policies.alignment import MODIFIERS
 from model.units import size_name
@@ -74,7 +74,9 @@ def new_policy_command(args: argparse.Namespace, stdout: TextIO, usage_error: ty
 # --- diff ---------------------------------------------------------------------------------------
 
 def diff_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, usage_error: type[Exception]) -> int:
-    from barcheck.cli.main import check_out_dir, named_policy, solve_selection, write_atomically
+    from barcheck.cli.args import named_policy
+    from barcheck.cli.prove import solve_selection
+    from barcheck.cli.util import check_out_dir, write_atomically
     from barcheck.render.text import document
     if len(args.policy) != 2:
         raise usage_error(f"diff: give exactly two policies, --policy A --policy B (got {len(args.policy)})")
@@ -106,7 +108,7 @@ def diff_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, usage
 def _side_args(args: argparse.Namespace, spec: str) -> argparse.Namespace:
     """One side's options: every kind unless --mode narrows it, or --property names the checks as prove
     would take them."""
-    from barcheck.cli.main import effective_mode
+    from barcheck.cli.args import effective_mode
     mode = args.mode or (effective_mode(args, []) if args.property else "all")
     return argparse.Namespace(**{**vars(args), "policy": [spec], "mode": mode, "mode_given": args.mode is not None})
 
@@ -114,7 +116,8 @@ def _side_args(args: argparse.Namespace, spec: str) -> argparse.Namespace:
 def _diff_selection(args: argparse.Namespace) -> tuple[frozenset[tuple[str, str]] | None, set[str]]:
     """The checks that read a member in which the two policies differ (each side loaded in turn, since
     two revisions of one file share a name), and those members.  With --property, the user's checks."""
-    from barcheck.cli.main import named_policy, plan_checks
+    from barcheck.cli.args import named_policy
+    from barcheck.cli.prove import plan_checks
     from barcheck.cli.patchgate import dependent_checks, diff_members, require_files_read
     sides = []
     for spec in args.policy:
@@ -245,7 +248,7 @@ def render_text(diff: dict, show_all: bool) -> str:
         table = [header] + [(r["property"], r["kind"], _page(r), r["a"] or "-", r["b"] or "-", r["change"])
                             for r in rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        for row, source in zip(table, [None] + rows):
+        for row, source in zip(table, [None, *rows]):
             line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
             lines.append(line)
             if source and source["reason"] and source["change"] != SAME:

@@ -7,7 +7,7 @@ import os
 from typing import Any, Callable, TextIO
 
 from barcheck.cli.util import UsageError
-from barcheck.engine.jobs import Job
+from barcheck.engine.jobs import Job, Workers
 from barcheck.engine.verdict import Result
 
 PROGRESS_MODES = ("auto", "lines", "none")
@@ -18,8 +18,12 @@ def default_jobs() -> int:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, positive: Callable[[str], int]) -> None:
-    parser.add_argument("--jobs", type=positive, default=default_jobs(), metavar="N",
+    parser.add_argument("--jobs", type=positive, default=default_jobs(), metavar="N", action=_JobsAction,
                         help="worker processes for independent checks (default: one per core); "
+                             "the output does not depend on it")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", action=_SchedulerAction,
+                        help="run the checks on a Dask cluster: a scheduler address such as tcp://10.0.0.5:8786, "
+                             "or local for a cluster of --jobs processes on this machine (needs the dask extra); "
                              "the output does not depend on it")
     parser.add_argument("--cache", metavar="DIR",
                         help="reuse results from DIR, keyed by the z3 version, the model sources and every "
@@ -31,6 +35,26 @@ def add_run_arguments(parser: argparse.ArgumentParser, positive: Callable[[str],
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="report each finished check on stderr: auto (one updating line on a terminal), "
                              "lines (one line per check) or none")
+
+
+class _JobsAction(argparse.Action):
+    """`--jobs N` keeps the executor of a `--scheduler` given before it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, Workers(values, getattr(namespace.jobs, "executor", None)))
+
+
+class _SchedulerAction(argparse.Action):
+    """`--scheduler ADDRESS` travels with the worker count, which is what reaches `run_jobs`."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        address = str(values)
+        if not address.strip():
+            raise UsageError("--scheduler: give a Dask scheduler address (tcp://HOST:PORT) or local")
+        from barcheck.engine.dask_executor import DaskExecutor, check_scheduler
+        check_scheduler(address)
+        setattr(namespace, self.dest, address)
+        namespace.jobs = Workers(namespace.jobs, DaskExecutor(address))
 
 
 def open_cache_option(directory: str | None):

@@ -22,7 +22,7 @@ from barcheck.saved.savedcex import SavedCexError, load_checked
 from barcheck.inputs.textsafe import escape_control, escape_control_lines
 from barcheck.engine.verdict import Counterexample, Result, SolverInfo, Verdict
 from barcheck.engine.wire import WireError
-from barcheck.saved.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, Replayed, replay_witness
+from barcheck.engine.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, Replayed, replay_witness
 from barcheck.saved.witness_check import Labels
 
 EXIT_HOLDS, EXIT_VIOLATES, EXIT_INVALID = 0, 1, 3
@@ -56,7 +56,7 @@ def _policy_file_option(parser) -> None:
 
 
 def _load_policy_files(args: argparse.Namespace, usage_error: type[Exception]) -> None:
-    from barcheck.inputs.userpolicy import PolicyFileError, load_policy_file
+    from barcheck.engine.userpolicy import PolicyFileError, load_policy_file
     for policy_file in args.policy_file:
         try:
             load_policy_file(policy_file)

@@ -42,7 +42,7 @@ def selftest_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -
     unknown = [slug for slug in args.mutant if slug not in known]
     if unknown:
         raise UsageError(f"--mutant: unknown mutant {unknown[0]!r} (see barcheck selftest --list-mutants)")
-    from barcheck.cli.main import SOLVER_UINT_MAX
+    from barcheck.cli.args import SOLVER_UINT_MAX
     if not 0 <= args.seed <= SOLVER_UINT_MAX:
         raise UsageError(f"--seed: {args.seed} is not from 0 to {SOLVER_UINT_MAX} (z3 takes a 32-bit seed)")
     if args.out:

@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from barcheck.cli.interrupt import on_interrupt
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit code 2."""
+from barcheck.inputs.errors import UsageError
 
 
 class Parser(argparse.ArgumentParser):

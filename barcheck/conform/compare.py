@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 from barcheck.conform.layout import Mismatch, observed_topology
 from barcheck.conform.observe import Observation, StepObservation
-from barcheck.render.describe import describe_step, reserved_ranges
-from barcheck.scenario.check import bars_of, starts_text, to_event
+from barcheck.engine.describe import describe_step, reserved_ranges
+from barcheck.scenario.check import bars_of, concrete_idle_state, starts_text, to_event
 from barcheck.scenario.file import EventDecl, ScenarioSpec
 from model.events import EventKind, transition
 from model.ops import ConcreteOps
 from model.placement import FIRST_FIT
 from model.policies import Policy
-from model.simulate import Taken, idle_state
+from model.simulate import Taken
 from model.system import State, Structure
 from model.topology import Layout, boot_layout
 
@@ -75,7 +75,7 @@ def compare(spec: ScenarioSpec, policy: Policy, page_bytes: int, obs: Observatio
     observed = observed_topology(spec, obs)
     layout = boot_layout(observed.topology, "as-given")
     st = layout.structure
-    state = idle_state(st, page_bytes, layout.windows, layout.fixed, layout.sizes, layout.present, layout.starts)
+    state = concrete_idle_state(layout, page_bytes)
     result = Comparison([], observed.mismatches, observed.guest_addresses)
     ops = ConcreteOps(64)
     for number, decl in enumerate(spec.events, start=1):

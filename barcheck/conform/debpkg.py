@@ -48,6 +48,13 @@ def _tar_files(member: bytes, wanted: Callable[[str], bool]) -> dict[str, bytes]
         for info in tar:
             path = info.name.removeprefix("./")
             if info.isfile() and wanted(path):
-                data = tar.extractfile(info).read()
+                data = _member_bytes(tar, info)
                 found[path.removesuffix(".xz")] = lzma.decompress(data) if path.endswith(".xz") else data
     return found
+
+
+def _member_bytes(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
+    stream = tar.extractfile(info)
+    if stream is None:
+        raise DebError(f"{info.name}: not a regular file in the package")
+    return stream.read()

@@ -20,7 +20,7 @@ from barcheck.conform.observe import IORESOURCE_MEM_64, IORESOURCE_PREFETCH, Nod
     ObservationError, iomem_children
 from barcheck.scenario.file import ScenarioSpec
 from model.pci import BarKind
-from model.topology import ANY, BarDecl, DeviceDecl, FixedDecl, Topology, WindowDecl
+from model.topology import ANY, BarDecl, DeviceDecl, FixedDecl, Topology, Value, WindowDecl
 
 FOUR_GIB = 1 << 32
 
@@ -108,16 +108,15 @@ def _absent_bar(spec: ScenarioSpec, d: DeviceDecl, bar: BarDecl) -> BarDecl:
     return BarDecl(bar.index, size, None, bar.kind, bar.prefetchable)
 
 
-def _root_window(root: WindowDecl, obs: Observation, windows: dict, devices: list[DeviceDecl],
-                 spec: ScenarioSpec) -> tuple[int, int]:
+def _root_window(root: WindowDecl, obs: Observation, windows: dict[str, tuple[int, int]],
+                 devices: list[DeviceDecl], spec: ScenarioSpec) -> tuple[int, int]:
     """The smallest top-level /proc/iomem entry holding the root bus's BARs and bridge windows.
 
     x86 names it "PCI Bus 0000:00"; on pseries it is the PHB's device-tree
     node ("pci@800000020000000").
     """
     inside = [windows[w.name] for w in spec.topology.windows if w.parent == root.name]
-    inside += [(bar.start, bar.start + bar.size_bytes - 1) for d in devices if d.parent == root.name and d.present
-               for bar in d.bars]
+    inside += [_bar_span(d, bar) for d in devices if d.parent == root.name and d.present for bar in d.bars]
     candidates = [e for e in obs.iomem if e.depth == 0 and "RAM" not in e.name and inside
                   and all(e.first <= first and last <= e.last for first, last in inside)]
     if candidates:
@@ -129,8 +128,21 @@ def _root_window(root: WindowDecl, obs: Observation, windows: dict, devices: lis
 def _fixed_in(window: WindowDecl, windows: list[WindowDecl], devices: list[DeviceDecl],
               obs: Observation) -> list[FixedDecl]:
     known = {(w.first, w.last) for w in windows if w.parent == window.name}
-    known |= {(bar.start, bar.start + bar.size_bytes - 1) for d in devices if d.parent == window.name and d.present
-              for bar in d.bars}
-    children = iomem_children(obs.iomem, window.first, window.last)
+    known |= {_bar_span(d, bar) for d in devices if d.parent == window.name and d.present for bar in d.bars}
+    children = iomem_children(obs.iomem, _seen(window.first, f"first of window {window.name}"),
+                              _seen(window.last, f"last of window {window.name}"))
     return [FixedDecl(f"{c.name} [{c.first:#x}-{c.last:#x}]", window.name, c.first, c.last)
             for c in children if (c.first, c.last) not in known]
+
+
+def _bar_span(d: DeviceDecl, bar: BarDecl) -> tuple[int, int]:
+    """[first, last] of a BAR of a present device, as the guest placed it."""
+    start = _seen(bar.start, f"start of {d.address} BAR{bar.index}")
+    return start, start + _seen(bar.size_bytes, f"size of {d.address} BAR{bar.index}") - 1
+
+
+def _seen(value: Value | None, what: str) -> int:
+    """A value of the observed topology: the guest's number, never "any" or unassigned."""
+    if not isinstance(value, int):
+        raise TypeError(f"{what} is {value!r}, not a value read from the guest")
+    return value

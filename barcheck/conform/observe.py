@@ -129,19 +129,21 @@ class _ParseState:
         self.obs.modules[name] = int(rc or "0")
 
     def _dev(self, rest: str) -> None:
-        self._node(rest, self.obs.devices)
-        if self.step is not None and self.step.event == "hotadd" and self.node.name == self.step.target:
-            self.step.appeared = self.node
+        node = self._node(rest, self.obs.devices)
+        if self.step is not None and self.step.event == "hotadd" and node.name == self.step.target:
+            self.step.appeared = node
 
     def _bridge(self, rest: str) -> None:
         self._node(rest, self.obs.bridges)
 
-    def _node(self, rest: str, into: dict[str, Node]) -> None:
+    def _node(self, rest: str, into: dict[str, Node]) -> Node:
         parts = rest.split()
         fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        self.node = Node(parts[0], fields.get("bdf", ""))
+        node = Node(parts[0], fields.get("bdf", ""))
+        self.node = node
         if self.step is None:
-            into[self.node.name] = self.node
+            into[node.name] = node
+        return node
 
     def _res(self, rest: str) -> None:
         name, index, first, last, flags = rest.split()

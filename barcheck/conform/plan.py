@@ -91,6 +91,8 @@ def _parent_path(spec: ScenarioSpec, parent: str, root: str) -> str:
     while parent != root:
         window = next(w for w in spec.topology.windows if w.name == parent)
         hops.append(_hop(window.name))
+        if window.parent is None:
+            raise ScenarioError(f"{spec.path}: window {window.name} is not under the host bridge {root}")
         parent = window.parent
     return "/".join(reversed(hops))
 
@@ -101,17 +103,17 @@ def _bus_of(parent: str, root: str, machine: Machine) -> str:
 
 def _bridges(spec: ScenarioSpec, machine: Machine, root: str) -> list[GuestNode]:
     nodes = []
-    bridges = [w for w in spec.topology.windows if w.parent is not None]
-    bridges.sort(key=lambda w: _parent_path(spec, w.parent, root).count("/") + (w.parent != root))
-    for i, w in enumerate(bridges):
+    bridges = [(w, w.parent) for w in spec.topology.windows if w.parent is not None]
+    bridges.sort(key=lambda pair: _parent_path(spec, pair[1], root).count("/") + (pair[1] != root))
+    for i, (w, parent) in enumerate(bridges):
         model = machine.bridge_kinds.get(w.kind)
         if model is None:
             raise ScenarioError(f"{spec.path}: bridge {w.name}: kind {w.kind!r} is not available on "
                                 f"{machine.arch} (available: {', '.join(machine.bridge_kinds)})")
-        prefix = _parent_path(spec, w.parent, root)
+        prefix = _parent_path(spec, parent, root)
         path = f"{prefix}/{_hop(w.name)}" if prefix else _hop(w.name)
         chassis = f"chassis_nr={i + 1}" if model == "pci-bridge" else f"chassis={i + 1},slot={i + 1}"
-        args = f"{model},id={_bus_id(w.name)},{chassis},bus={_bus_of(w.parent, root, machine)},addr={_hop(w.name)}"
+        args = f"{model},id={_bus_id(w.name)},{chassis},bus={_bus_of(parent, root, machine)},addr={_hop(w.name)}"
         nodes.append(GuestNode(w.name, path, args, True, True))
     return nodes
 

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from barcheck.conform.assets import AssetError, Kernel, build_initramfs
 from barcheck.conform.plan import Plan
@@ -67,6 +68,10 @@ def _run(cmd: list[str], plan: Plan, qmp: Path, timeout_s: float) -> Boot:
     result = Boot()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    stdin, stdout = proc.stdin, proc.stdout
+    if stdin is None or stdout is None:
+        proc.kill()
+        raise OSError("QEMU was started without its stdin and stdout pipes")
     monitor: _Qmp | None = None
     pending = b""
     try:
@@ -76,12 +81,12 @@ def _run(cmd: list[str], plan: Plan, qmp: Path, timeout_s: float) -> Boot:
                 result.lines.append(f"HOST timeout after {timeout_s:.0f} s, QEMU killed")
                 proc.kill()
                 break
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            ready, _, _ = select.select([stdout], [], [], 0.5)
             if not ready:
                 if proc.poll() is not None:
                     break
                 continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
+            chunk = os.read(stdout.fileno(), 65536)
             if not chunk:
                 break
             pending += chunk
@@ -91,7 +96,7 @@ def _run(cmd: list[str], plan: Plan, qmp: Path, timeout_s: float) -> Boot:
                 result.lines.append(line)
                 if line.startswith(REQUEST):
                     monitor = monitor or _Qmp(qmp)
-                    _answer(proc, monitor, plan, line[len(REQUEST):].strip(), result)
+                    _answer(stdin, monitor, plan, line[len(REQUEST):].strip(), result)
     finally:
         if pending:
             result.lines.append(pending.decode("utf-8", "replace").replace("\r", ""))
@@ -102,7 +107,7 @@ def _run(cmd: list[str], plan: Plan, qmp: Path, timeout_s: float) -> Boot:
     return result
 
 
-def _answer(proc: subprocess.Popen, monitor: "_Qmp", plan: Plan, name: str, result: Boot) -> None:
+def _answer(stdin: IO[bytes], monitor: "_Qmp", plan: Plan, name: str, result: Boot) -> None:
     try:
         error = monitor.device_add(plan.hotplug_arguments(name))
     except (OSError, StopIteration, ValueError) as exc:
@@ -110,8 +115,8 @@ def _answer(proc: subprocess.Popen, monitor: "_Qmp", plan: Plan, name: str, resu
     result.lines.append(f"HOST device_add {name}: {error or 'ok'}")
     if error:
         result.harness_errors.append(f"QEMU refused device_add for {name}: {error}")
-    proc.stdin.write(f"BCACK {name} {'error' if error else 'ok'}\n".encode())
-    proc.stdin.flush()
+    stdin.write(f"BCACK {name} {'error' if error else 'ok'}\n".encode())
+    stdin.flush()
 
 
 class _Qmp:

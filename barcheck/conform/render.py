@@ -21,7 +21,7 @@ def _head(r: ConformResult) -> str:
 
 
 def _steps_text(r: ConformResult, bullet: str) -> list[str]:
-    lines = []
+    lines: list[str] = []
     c = r.comparison
     if c is None:
         return lines

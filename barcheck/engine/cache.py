@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from barcheck.engine.jobs import MEASURE, Job
-from barcheck.inputs.userpolicy import policy_file_of
+from barcheck.engine.userpolicy import policy_file_of
 from barcheck.engine.verdict import Result, Verdict
 from barcheck.engine.wire import WireError, decode, encode
 
@@ -322,7 +322,7 @@ def _trace_types() -> dict[str, type]:
     from barcheck.engine.pgoffcheck import RoundTripCounterexample
     from barcheck.engine.recordcheck import RecordCounterexample
     from barcheck.engine.tracecheck import TraceCounterexample
-    from barcheck.render.vma import VmaCounterexample
+    from barcheck.engine.vmatrace import VmaCounterexample
     return {kind.__name__: kind for kind in (TraceCounterexample, VmaCounterexample, RoundTripCounterexample,
                                              RecordCounterexample)}
 
@@ -353,7 +353,7 @@ _LIVE = tuple[typing.Optional[tuple[int, ...]], ...]
 
 
 def _vma_steps(data: Any, path: str) -> tuple:
-    from barcheck.render.vma import VmaTraceStep
+    from barcheck.engine.vmatrace import VmaTraceStep
     if not isinstance(data, list):
         raise WireError(f"{path}: expected a list")
     live = {"live_before": _decoder(_LIVE), "live_after": _decoder(_LIVE)}
@@ -363,9 +363,12 @@ def _vma_steps(data: Any, path: str) -> tuple:
 def _still_replays(outcome: Any) -> bool:
     if not isinstance(outcome, Result) or outcome.verdict is not Verdict.COUNTEREXAMPLE:
         return True
-    from barcheck.saved.witness import STILL_VIOLATES, replay_witness, witness_of
+    from barcheck.engine.witness import STILL_VIOLATES, replay_witness, witness_of
+    witness = witness_of(outcome)
+    if witness is None:
+        return False
     try:
-        return replay_witness(witness_of(outcome)).status == STILL_VIOLATES
+        return replay_witness(witness).status == STILL_VIOLATES
     except Exception:
         return False
 

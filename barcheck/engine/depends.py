@@ -45,7 +45,7 @@ def _recording(policy: Policy, reads: _Reads) -> Policy:
 
     stand_in_class = type(f"Recording{cls.__name__}", (cls,), {"__getattribute__": logged,
                                                                 "__module__": cls.__module__})
-    stand_in = object.__new__(stand_in_class)
+    stand_in: Any = object.__new__(stand_in_class)
     stand_in.__dict__.update(vars(policy))
     if isinstance(policy, Configured):
         stand_in.__dict__["base"] = _recording(policy.base, reads)
@@ -149,7 +149,8 @@ def _same(x: Any, y: Any) -> bool:
 def file_members(policy: Policy, module_name: str) -> tuple[set[str], set[str]]:
     """(public rules, private helpers) a policy file's own classes define."""
     kernel = policy.base if isinstance(policy, Configured) else policy
-    public, private = set(), set()
+    public: set[str] = set()
+    private: set[str] = set()
     for klass in type(kernel).__mro__:
         if klass.__module__ != module_name:
             continue

@@ -14,7 +14,7 @@ import z3
 from barcheck.engine.checker import Settings, objectives
 from barcheck.engine.query import SAT, UNKNOWN, Query
 from barcheck.engine.recordcheck import RecordSettings
-from barcheck.engine.session import make_solver, pull_toward
+from barcheck.engine.session import Session, pull_toward
 from barcheck.engine.verdict import EncodingMismatch
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
@@ -57,17 +57,17 @@ def record_witness(prop: RecordProperty, policy: Policy, page_bytes: int,
                    settings: RecordSettings = RecordSettings()) -> Witness:
     ctx = z3.Context()
     ops = SymbolicOps(settings.width, ctx)
-    solver = make_solver(settings.seed, settings.rlimit, ctx)
+    session = Session(settings.seed, settings.rlimit, ctx)
     fields: dict[str, Any] = {name: z3.BitVec(name, settings.width, ctx) for name in prop.words}
     fields.update({name: z3.Bool(name, ctx) for name in prop.flags})
     evaluation = prop.evaluate(ops, fields, policy, page_bytes, settings.options)
-    solver.add(*(condition for _, condition in evaluation.assumptions), evaluation.antecedent)
-    status = solver.check()
+    session.add(*(condition for _, condition in evaluation.assumptions), evaluation.antecedent)
+    status = session.check()
     if status != z3.sat:
-        return Witness(UNKNOWN if status == z3.unknown else "unsat", reason=solver.reason_unknown())
-    model = solver.model()
+        return Witness(UNKNOWN if status == z3.unknown else "unsat", reason=session.reason_unknown())
+    model = session.model()
     for name, target in prop.objectives:
-        model = pull_toward(solver, fields[name], target & ((1 << settings.width) - 1), model)
+        model = pull_toward(session, fields[name], target & ((1 << settings.width) - 1), model)
     values = {name: (z3.is_true(model.eval(term, model_completion=True)) if name in prop.flags
                      else model.eval(term, model_completion=True).as_long()) for name, term in fields.items()}
     replayed = prop.evaluate(ConcreteOps(settings.width), values, policy, page_bytes, settings.options)

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from barcheck.engine.verdict import Result
 
 PAIR, RECORD, TRACE, VMA, ROUND_TRIP, MEASURE = "pair", "record", "trace", "vma", "round-trip", "measure"
 ENGINES = (PAIR, RECORD, TRACE, VMA, ROUND_TRIP, MEASURE)
@@ -46,9 +45,9 @@ Outcome = Any
 
 def execute(job: Job) -> Outcome:
     """Run one job in this process (with user policy files watched for operator misuse)."""
-    from barcheck.inputs.userpolicy import WORKER_ERRORS, watching_policy_files
+    from barcheck.engine.userpolicy import WORKER_ERRORS, watching_policy_files
     if WORKER_ERRORS:
-        from barcheck.cli.util import UsageError
+        from barcheck.inputs.errors import UsageError
         raise UsageError(f"--policy: {WORKER_ERRORS[0]}")
     with watching_policy_files():
         return _dispatch(job)
@@ -97,8 +96,26 @@ def execute_group(jobs: Sequence[Job]) -> list[Outcome]:
     return [execute(job) for job in jobs]
 
 
+Executor = Callable[[list[list[Job]], int], Iterator[list[Outcome]]]
+"""Runs batches (given a worker count) and yields each batch's outcomes, in batch order."""
+
+
+class Workers(int):
+    """`--jobs N`, with the executor to run the batches on when it is not the local process pool
+    (barcheck/engine/dask_executor.py for `--scheduler`)."""
+
+    executor: Executor | None
+
+    def __new__(cls, count: int, executor: Executor | None = None) -> Workers:
+        workers = super().__new__(cls, count)
+        workers.executor = executor
+        return workers
+
+
 def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress | None = None) -> list[Outcome]:
-    """Every job's outcome, in the order of `jobs`, whatever order the workers finish in."""
+    """Every job's outcome, in the order of `jobs`, whatever order the workers finish in.
+
+    `workers` is a count, or a `Workers` whose executor runs the batches instead of the local pool."""
     results: list[Outcome | None] = [cache.get(job) if cache else None for job in jobs]
     done = 0
     for index, result in enumerate(results):
@@ -119,18 +136,22 @@ def run_jobs(jobs: Sequence[Job], workers: int, cache=None, progress: Progress |
             done += 1
             if progress:
                 progress(done, len(jobs), jobs[index], result, False)
-    return results  # type: ignore[return-value]
+    return results
 
 
 def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
+    executor = getattr(workers, "executor", None)
+    if executor is not None:
+        yield from executor(batches, int(workers))
+        return
     if workers <= 1 or len(batches) <= 1:
         yield from map(execute_group, batches)
         return
-    from barcheck.cli.interrupt import sigint_blocked
-    from barcheck.inputs.userpolicy import loaded_files
+    from barcheck.engine.signals import sigint_blocked
+    from barcheck.engine.userpolicy import loaded_files
     pool = None
     try:
-        _start_resource_tracker()
+        start_resource_tracker()
         with sigint_blocked():  # workers are born with SIGINT blocked: Ctrl-C is the parent's to handle
             pool = multiprocessing.get_context("spawn").Pool(min(workers, len(batches)), start_worker,
                                                              (os.getpid(), loaded_files()))
@@ -140,7 +161,7 @@ def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
             pool.terminate()
 
 
-def _start_resource_tracker() -> None:
+def start_resource_tracker() -> None:
     """Start multiprocessing's helper process now, as starting it later would unblock SIGINT in this thread;
     and without stderr, where it would warn about the semaphores of a pool that an interrupt ended."""
     if os.name != "posix":
@@ -162,7 +183,7 @@ def start_worker(parent_pid: int, policy_files: tuple) -> None:
     die_with_parent(parent_pid)
     from barcheck.engine.ctrl_c import leave_ctrl_c_to_barcheck
     leave_ctrl_c_to_barcheck()
-    from barcheck.inputs.userpolicy import load_in_worker
+    from barcheck.engine.userpolicy import load_in_worker
     load_in_worker(policy_files)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import z3
 
-from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session, pull_toward
 from model.msix import MsixMmap, in_area
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy
@@ -77,32 +77,32 @@ class SolverGaveUp(Exception):
 
 
 class StrictSolver:
-    """A z3 solver whose check() answers sat or unsat, or raises `SolverGaveUp`."""
+    """A session whose check() answers sat or unsat, or raises `SolverGaveUp`."""
 
-    def __init__(self, solver: z3.Solver) -> None:
-        self.solver = solver
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def check(self, *assumptions) -> z3.CheckSatResult:
         try:
-            status = self.solver.check(*assumptions)
+            status = self.session.check(*assumptions)
         except z3.Z3Exception as err:
             # Out of budget, z3 can stop halfway through preprocessing and fail instead of answering unknown.
             raise SolverGaveUp(f"z3 stopped: {_z3_message(err)}") from None
         if status == z3.unknown:
-            raise SolverGaveUp(self.solver.reason_unknown() or "no reason given")
+            raise SolverGaveUp(self.session.reason_unknown() or "no reason given")
         return status
 
     def model(self) -> z3.ModelRef:
-        return self.solver.model()
+        return self.session.model()
 
     def add(self, *conditions) -> None:
-        self.solver.add(*conditions)
+        self.session.add(*conditions)
 
     def push(self) -> None:
-        self.solver.push()
+        self.session.push()
 
     def pop(self) -> None:
-        self.solver.pop()
+        self.session.pop()
 
 
 def _z3_message(err: z3.Z3Exception) -> str:
@@ -127,7 +127,7 @@ class _Cell:
                  settings: MeasureSettings) -> None:
         self.ctx = z3.Context()
         ops = self.ops = SymbolicOps(64, self.ctx)
-        self.solver = StrictSolver(make_solver(settings.seed, settings.rlimit, self.ctx))
+        self.session = StrictSolver(Session(settings.seed, settings.rlimit, self.ctx))
         self.offset = z3.BitVec("table_offset", 64, self.ctx)
         self.entries = z3.BitVec("table_entries", 64, self.ctx)
         start = -(-ANCHOR // max(bar_bytes, page_bytes)) * max(bar_bytes, page_bytes)
@@ -137,7 +137,7 @@ class _Cell:
                     "table_entries": self.entries, "msi_isolated": iso, "allow_unsafe_interrupts": ops.true()}
 
         rec = record(ops.true() if isolated else ops.false())
-        self.solver.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
+        self.session.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
         self.value = mappable_bytes(ops, policy, page_bytes, rec)
         self.split = None
         if isolated is None:
@@ -152,12 +152,12 @@ class _Cell:
         """The least (or greatest) value, exact with a placement; or, when the solver gives up, the bound reached."""
         low, high = 0, upper_bytes
         try:
-            if self.solver.check() != z3.sat:
+            if self.session.check() != z3.sat:
                 raise RuntimeError("no legal table placement")
             while low < high:
                 middle = (low + high + 1) // 2 if largest else (low + high) // 2
                 bound = z3.UGE(self.value, middle) if largest else z3.ULE(self.value, middle)
-                status = self.solver.check(bound)
+                status = self.session.check(bound)
                 if largest:
                     low, high = (middle, high) if status == z3.sat else (low, middle - 1)
                 else:
@@ -168,16 +168,16 @@ class _Cell:
 
     def canonical_placement(self, value_bytes: int) -> Placement:
         """The placement attaining the value with the smallest table offset, then the fewest entries."""
-        solver = self.solver
-        solver.push()
+        session = self.session
+        session.push()
         try:
-            solver.add(self.value == value_bytes)
-            if solver.check() != z3.sat:
+            session.add(self.value == value_bytes)
+            if session.check() != z3.sat:
                 raise RuntimeError("the extreme vanished")
-            model = pull_toward(solver, self.offset, 0, solver.model())
-            return self.placement(pull_toward(solver, self.entries, 1, model))
+            model = pull_toward(session, self.offset, 0, session.model())
+            return self.placement(pull_toward(session, self.entries, 1, model))
         finally:
-            solver.pop()
+            session.pop()
 
 
 def measure(policy: Policy, page_bytes: int, settings: MeasureSettings = MeasureSettings()) -> list[Measure]:
@@ -187,7 +187,7 @@ def measure(policy: Policy, page_bytes: int, settings: MeasureSettings = Measure
         started = time.perf_counter()
         probe = _Cell(policy, page_bytes, bar_bytes, None, settings)
         try:
-            splits = probe.solver.check(probe.split) == z3.sat
+            splits = probe.session.check(probe.split) == z3.sat
         except SolverGaveUp:
             splits = True  # per platform is right whether or not the platforms differ
         for isolated in ((False, True) if splits else (None,)):
@@ -213,19 +213,19 @@ def certify(policy: Policy, page_bytes: int, settings: MeasureSettings) -> str:
     """A byte of an mmappable MSI-X BAR is in an advertised area iff the one-page mmap at its page is accepted."""
     ctx = z3.Context()
     ops = SymbolicOps(64, ctx)
-    solver = StrictSolver(make_solver(settings.seed, settings.rlimit, ctx))
+    session = StrictSolver(Session(settings.seed, settings.rlimit, ctx))
     rec = {name: z3.BitVec(name, 64, ctx) for name in ("bar_start", "bar_size", "table_offset", "table_entries")}
     rec.update({name: z3.Bool(name, ctx) for name in ("msi_isolated", "allow_unsafe_interrupts")})
     offset = z3.BitVec("offset", 64, ctx)
     page = ops.const(page_bytes)
-    solver.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
-    solver.add(probe_mmappable(ops, rec, policy, page_bytes), z3.ULT(offset, rec["bar_size"]))
+    session.add(*(flag for _, flag in layout_assumptions(ops, rec, RecordOptions())))
+    session.add(probe_mmappable(ops, rec, policy, page_bytes), z3.ULT(offset, rec["bar_size"]))
     layout, platform = layout_of(rec), platform_of(rec)
     areas = policy.msix_areas(ops, page, layout, platform)
     advertised = ops.any_of(*(in_area(ops, area, offset) for area in areas))
     accepted = request_accepted(ops, policy, MsixMmap(page, layout, platform, align_down(ops, offset, page), page))
     try:
-        status = solver.check(z3.Not(advertised == accepted))
+        status = session.check(z3.Not(advertised == accepted))
     except SolverGaveUp as gave_up:
         return f"unknown ({gave_up})"
     if status == z3.unsat:

@@ -13,7 +13,7 @@ from typing import Any
 
 import z3
 
-from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, make_solver, pull_toward, work_done, z3_version
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session, pull_toward, z3_version
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.ops import ConcreteOps, Flag, Ops, Word
 from model.pci import MIN_MEM_BAR_BYTES
@@ -106,29 +106,30 @@ def check_round_trip(policy: Policy, page_bytes: int, settings: RoundTripSetting
     shift = page_shift_of(page_bytes)
     ctx = z3.Context()
     ops = SymbolicOps(settings.width, ctx)
-    solver = make_solver(settings.seed, settings.rlimit, ctx)
+    session = Session(settings.seed, settings.rlimit, ctx)
     index, size, offset = (z3.BitVec(name, settings.width, ctx) for name in ("index", "size", "offset_pages"))
     named = assumptions(ops, index, size, offset, shift, settings.max_bar_bytes)
-    solver.add(*(flag for _, flag in named))
+    session.add(*(flag for _, flag in named))
     done = lambda verdict, reason="", trace=None, used=(): _result(  # noqa: E731
-        policy, page_bytes, settings, verdict, started, work_done(solver), reason, trace, used)
-    status = solver.check()
+        policy, page_bytes, settings, verdict, started, session.work(), reason, trace, used)
+    status = session.check()
     if status == z3.unknown:
-        return done(Verdict.UNKNOWN, f"domain query: {solver.reason_unknown()}")
+        return done(Verdict.UNKNOWN, f"domain query: {session.reason_unknown()}")
     if status == z3.unsat:
         return done(Verdict.VACUOUS, "no BAR size and offset satisfy the assumptions")
     checks = claims(ops, index, offset, shift)
-    status = solver.check(ops.negate(ops.all_of(*(flag for _, flag in checks))))
+    status = session.check(ops.negate(ops.all_of(*(flag for _, flag in checks))))
     if status == z3.unknown:
-        return done(Verdict.UNKNOWN, solver.reason_unknown())
+        return done(Verdict.UNKNOWN, session.reason_unknown())
     if status == z3.unsat:
         return done(Verdict.PROVED, used=sorted(name for name, _ in named))
-    model = solver.model()
-    solver.add(ops.negate(ops.all_of(*(flag for _, flag in checks))))
+    model = session.model()
+    session.add(ops.negate(ops.all_of(*(flag for _, flag in checks))))
     for variable in (size, index, offset):
-        model = pull_toward(solver, variable, 0, model)
-    values = [model.eval(v, model_completion=True).as_long() for v in (index, size, offset)]
-    return done(Verdict.COUNTEREXAMPLE, trace=replay_round_trip(page_bytes, *values, settings.width))
+        model = pull_toward(session, variable, 0, model)
+    index_value, size_bytes, offset_pages = (model.eval(v, model_completion=True).as_long() for v in (index, size, offset))
+    return done(Verdict.COUNTEREXAMPLE,
+                trace=replay_round_trip(page_bytes, index_value, size_bytes, offset_pages, settings.width))
 
 
 def replay_round_trip(page_bytes: int, index: int, size_bytes: int, offset_pages: int,

@@ -1,7 +1,7 @@
 """The check a user policy passes before anything is proved about it.
 
 1. Misuse trap.  While the policy's rules run on Z3 bit-vectors (here, and
-   again in every proof: `barcheck.inputs.userpolicy.watching_policy_files`), Python's
+   again in every proof: `barcheck.engine.userpolicy.watching_policy_files`), Python's
    operators on words are intercepted when they are called from the policy
    file or from any other file that is not barcheck's own, installed (z3
    included) or the standard library's (a helper module the policy imports): `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;
@@ -17,7 +17,7 @@
 3. Side condition of the pair proofs.  Their pairwise argument needs the
    probe's answer to be anti-monotone in the parent's children (another
    resource, wherever it comes in the list, can only take mmappability away).
-   The solver proves this for the policy over all 64-bit inputs at every page
+   The session proves this for the policy over all 64-bit inputs at every page
    size from 4K to 1G, or the policy is refused.
 """
 
@@ -32,10 +32,10 @@ from typing import Any, Iterator
 
 import z3
 
-from barcheck.selftest.space import MMIO, grid_scenarios, random_scenarios
+from barcheck.engine.space import MMIO, grid_scenarios, random_scenarios
 from barcheck.engine.encode import symbolic_scenario
-from barcheck.engine.session import DEFAULT_SEED, make_solver
-from barcheck.inputs.userpolicy import is_users_file, line_in
+from barcheck.engine.session import DEFAULT_SEED, Session
+from barcheck.inputs.sourcefiles import is_users_file, line_in
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy, ProbeRequest
@@ -100,7 +100,7 @@ class Misuse(Exception):
 class _Watched:
     """The files whose Python operators on solver terms are misuse: the policy files, and any other
     file that is not barcheck's own, installed (z3 included) or the standard library's (a policy's
-    helper module, `userpolicy.is_users_file`).  Decisions are memoised per file name."""
+    helper module, `sourcefiles.is_users_file`).  Decisions are memoised per file name."""
 
     def __init__(self, paths: set[str]) -> None:
         self.paths = paths
@@ -140,12 +140,12 @@ def misuse_trap(paths: set[str]) -> Iterator[None]:
     try:
         for name, original in saved.items():
             setattr(z3.BitVecRef, name, trapped(name, original))
-        z3.AstRef.__bool__ = branch  # type: ignore[method-assign]
+        z3.AstRef.__bool__ = branch
         yield
     finally:
         for name, original in saved.items():
             setattr(z3.BitVecRef, name, original)
-        z3.AstRef.__bool__ = saved_bool  # type: ignore[method-assign]
+        z3.AstRef.__bool__ = saved_bool
 
 
 def _quote(frame: Any) -> str:
@@ -342,10 +342,10 @@ def _check_anti_monotone(policy: Policy, ctx: z3.Context) -> None:
         for position in range(len(children) + 1):
             more = ProbeRequest(sit.request.page_bytes, sit.request.bar, sit.request.parent,
                                 children[:position] + (extra,) + children[position:])
-            solver = make_solver(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
-            solver.add(*domain)
-            solver.add(may_map_alone(ops, policy, more), z3.Not(may_map_alone(ops, policy, sit.request)))
-            status = solver.check()
+            session = Session(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
+            session.add(*domain)
+            session.add(may_map_alone(ops, policy, more), z3.Not(may_map_alone(ops, policy, sit.request)))
+            status = session.check()
             if status == z3.unsat:
                 continue
             what = ("another resource under the parent can make a refused BAR mmappable"

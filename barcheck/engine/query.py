@@ -8,7 +8,7 @@ from typing import Sequence
 import z3
 
 from barcheck.engine.encode import decode, symbolic_scenario
-from barcheck.engine.session import Escalating, make_solver, pull_toward, work_done
+from barcheck.engine.session import SAT as Z3_SAT, UNKNOWN as Z3_UNKNOWN, Escalating, Session, pull_toward
 from model.ops_z3 import SymbolicOps
 from model.scenario import FLAG_FIELDS, PairScenario, Shape
 
@@ -23,7 +23,7 @@ class Answer:
 
 
 class Query:
-    """Owns one solver in a fresh z3 context, so no check can influence another.
+    """Owns one session in a fresh z3 context, so no check can influence another.
 
     Assumptions are tracked by name so proofs can report the ones they used.
     """
@@ -33,38 +33,30 @@ class Query:
         self.ctx = z3.Context()
         self.ops = SymbolicOps(shape.width, self.ctx)
         self.scenario, domain = symbolic_scenario(shape, page_bytes, self.ctx)
-        self.solver = make_solver(seed, rlimit, self.ctx)
-        self.solver.add(*domain)
+        self.session = Session(seed, rlimit, self.ctx)
+        self.session.add(*domain)
         self._domain = list(domain)
-        self._seed, self._rlimit = seed, rlimit
         self._literals: dict[str, z3.BoolRef] = {}
         self._conditions: dict[str, z3.BoolRef] = {}
-        self._goals = 0
-        self._decided_work = 0
 
     def assume(self, named: Sequence[tuple[str, z3.BoolRef]]) -> None:
         for name, condition in named:
             if name in self._literals:
                 raise ValueError(f"assumption {name!r} tracked twice")
-            literal = z3.Bool(f"assume|{name}", self.ctx)
-            self.solver.add(z3.Implies(literal, condition))
-            self._literals[name] = literal
+            self._literals[name] = self.session.literal(condition, name)
             self._conditions[name] = condition
 
     def goal(self, condition: z3.BoolRef) -> z3.BoolRef:
-        self._goals += 1
-        literal = z3.Bool(f"goal|{self._goals}", self.ctx)
-        self.solver.add(z3.Implies(literal, condition))
-        return literal
+        return self.session.literal(condition)
 
     def check(self, names: Sequence[str], goal: z3.BoolRef) -> Answer:
         """Is `goal` satisfiable together with the named assumptions?"""
-        result = self.solver.check(goal, *(self._literals[name] for name in names))
-        if result == z3.sat:
+        result = self.session.check(goal, *(self._literals[name] for name in names))
+        if result == Z3_SAT:
             return Answer(SAT)
-        if result == z3.unknown:
-            return Answer(UNKNOWN, reason=self.solver.reason_unknown())
-        core = {str(literal) for literal in self.solver.unsat_core()}
+        if result == Z3_UNKNOWN:
+            return Answer(UNKNOWN, reason=self.session.reason_unknown())
+        core = {str(literal) for literal in self.session.unsat_core()}
         return Answer(UNSAT, tuple(name for name in names if f"assume|{name}" in core))
 
     def minimal_core(self, goal: z3.BoolRef, core: Sequence[str]) -> tuple[str, ...]:
@@ -81,18 +73,16 @@ class Query:
         everything asserted outright, which lets z3 preprocess: often ten times faster than
         `check`, but with no unsat core.  Returns the model when satisfiable.
         """
-        solver = make_solver(self._seed, self._rlimit, self.ctx, cores=False)
-        solver.add(*self._domain, *(self._conditions[name] for name in names), condition)
-        result = solver.check()
-        self._decided_work += work_done(solver)
-        if result == z3.sat:
-            return Answer(SAT), solver.model()
-        if result == z3.unknown:
-            return Answer(UNKNOWN, reason=solver.reason_unknown()), None
+        result, model, reason = self.session.decide(*self._domain, *(self._conditions[name] for name in names),
+                                                    condition)
+        if result == Z3_SAT:
+            return Answer(SAT), model
+        if result == Z3_UNKNOWN:
+            return Answer(UNKNOWN, reason=reason), None
         return Answer(UNSAT), None
 
     def work(self) -> int:
-        return work_done(self.solver) + self._decided_work
+        return self.session.work()
 
     def canonical_model(self, names: Sequence[str], goal: z3.BoolRef,
                         preferences: Sequence[z3.BoolRef],
@@ -103,34 +93,30 @@ class Query:
         The result depends only on which constraint sets are satisfiable, not on
         the models z3 happens to return, so it is stable across z3 versions.
         """
-        solver = Escalating(self.solver, self._seed, self._rlimit)
-        self.solver.push()
-        try:
-            solver.add(goal, *(self._literals[name] for name in names))
-            if solver.check() != z3.sat:
+        search = self.session.escalating()
+        with self.session.scope():
+            search.add(goal, *(self._literals[name] for name in names))
+            if search.check() != Z3_SAT:
                 raise RuntimeError("canonical_model called on a query with no witness")
-            model = solver.model()
+            model = search.model()
             for preference in preferences:
-                if solver.check(preference) == z3.sat:
-                    model = solver.model()
-                    solver.add(preference)
+                if search.check(preference) == Z3_SAT:
+                    model = search.model()
+                    search.add(preference)
             for field, target in objectives:
-                model = self._pull_toward(solver, field, target, model)
+                model = self._pull_toward(search, field, target, model)
             return decode(model, self.scenario)
-        finally:
-            self.solver.pop()
-            self._decided_work += solver.fresh_work
 
-    def _pull_toward(self, solver: Escalating, field: str, target: int, model: z3.ModelRef) -> z3.ModelRef:
+    def _pull_toward(self, search: Escalating, field: str, target: int, model: z3.ModelRef) -> z3.ModelRef:
         """Fix `field` as close to `target` as the constraints allow; `model` stays a witness."""
         variable = getattr(self.scenario, field)
         if field in FLAG_FIELDS:
             wanted = variable == bool(target)
             if not z3.is_true(model.eval(wanted, model_completion=True)):
-                if solver.check(wanted) != z3.sat:
-                    solver.add(z3.Not(wanted))
+                if search.check(wanted) != Z3_SAT:
+                    search.add(z3.Not(wanted))
                     return model
-                model = solver.model()
-            solver.add(wanted)
+                model = search.model()
+            search.add(wanted)
             return model
-        return pull_toward(solver, variable, target, model)
+        return pull_toward(search, variable, target, model)

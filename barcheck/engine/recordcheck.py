@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import z3
 
-from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Escalating, make_solver, pull_toward, work_done, z3_version
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session, pull_toward, z3_version
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.ops import ConcreteOps
 from model.ops_z3 import SymbolicOps
@@ -64,24 +64,23 @@ class _Query:
         self.settings = settings
         self.ctx = z3.Context()
         self.ops = SymbolicOps(settings.width, self.ctx)
-        self.solver = make_solver(settings.seed, settings.rlimit, self.ctx)
+        self.session = Session(settings.seed, settings.rlimit, self.ctx)
         self.fields: dict[str, Any] = {name: z3.BitVec(name, settings.width, self.ctx) for name in prop.words}
         self.fields.update({name: z3.Bool(name, self.ctx) for name in prop.flags})
         self.named: list[tuple[str, Any]] = []
-        self.fresh_work = 0
 
     def assume(self, named) -> None:
         self.named = list(named)
-        self.solver.add(*(condition for _, condition in self.named))
+        self.session.add(*(condition for _, condition in self.named))
 
     def check(self, goal) -> Any:
-        return self.solver.check(goal)
+        return self.session.check(goal)
 
     def conflicting(self, goal) -> tuple[str, ...]:
         """A deletion-minimal set of assumptions that contradict each other or `goal`."""
-        tracker = make_solver(self.settings.seed, self.settings.rlimit, self.ctx)
-        literals = {name: z3.Bool(f"assume|{name}", self.ctx) for name, _ in self.named}
-        tracker.add(*(z3.Implies(literals[name], condition) for name, condition in self.named), goal)
+        tracker = Session(self.settings.seed, self.settings.rlimit, self.ctx)
+        literals = {name: tracker.literal(condition, name) for name, condition in self.named}
+        tracker.add(goal)
         kept = [name for name, _ in self.named]
         for name in list(kept):
             trial = [other for other in kept if other != name]
@@ -100,13 +99,13 @@ def check_record(prop: RecordProperty, policy: Policy, page_bytes: int,
     names = [name for name, _ in evaluation.assumptions]
 
     def done(verdict: Verdict, reason: str = "", used=(), trace=None) -> Result:
-        info = SolverInfo(z3_version(), settings.seed, settings.rlimit, work_done(query.solver) + query.fresh_work)
+        info = SolverInfo(z3_version(), settings.seed, settings.rlimit, query.session.work())
         return Result(prop.id, policy.name, page_bytes, verdict, scope_of(prop, settings, page_bytes), tuple(used),
                       round(time.perf_counter() - started, 6), info, reason, None, (), trace=trace)
 
     status = query.check(evaluation.antecedent)
     if status == z3.unknown:
-        return done(Verdict.UNKNOWN, f"vacuity check: {query.solver.reason_unknown()}")
+        return done(Verdict.UNKNOWN, f"vacuity check: {query.session.reason_unknown()}")
     if status == z3.unsat:
         core = query.conflicting(evaluation.antecedent)
         reason = prop.applies(policy) or (
@@ -116,38 +115,34 @@ def check_record(prop: RecordProperty, policy: Policy, page_bytes: int,
     violation = z3.Not(evaluation.holds)
     status = query.check(violation)
     if status == z3.unknown:
-        return done(Verdict.UNKNOWN, query.solver.reason_unknown())
+        return done(Verdict.UNKNOWN, query.session.reason_unknown())
     if status == z3.unsat:
         return done(Verdict.PROVED, used=names)
-    values = _canonical(query, prop, violation) if settings.explain else _values(query, query.solver.model())
+    values = _canonical(query, prop, violation) if settings.explain else _values(query, query.session.model())
     return done(Verdict.COUNTEREXAMPLE, trace=replay_record(prop, policy, page_bytes, values, settings))
 
 
 def _canonical(query: _Query, prop: RecordProperty, goal) -> dict[str, Any]:
-    solver = Escalating(query.solver, query.settings.seed, query.settings.rlimit)
-    query.solver.push()
-    try:
-        solver.add(goal)
-        if solver.check() != z3.sat:
+    search = query.session.escalating()
+    with query.session.scope():
+        search.add(goal)
+        if search.check() != z3.sat:
             raise EncodingMismatch(f"{prop.id}: the violation vanished while minimising")
-        model = solver.model()
+        model = search.model()
         for preference in prop.preferences(query.ops, query.fields):
-            if solver.check(preference) == z3.sat:
-                model = solver.model()
-                solver.add(preference)
+            if search.check(preference) == z3.sat:
+                model = search.model()
+                search.add(preference)
         for name in prop.flags:
             wanted = query.fields[name] == z3.BoolVal(False, query.ctx)
-            if solver.check(wanted) == z3.sat:
-                model = solver.model()
-                solver.add(wanted)
+            if search.check(wanted) == z3.sat:
+                model = search.model()
+                search.add(wanted)
             else:
-                solver.add(z3.Not(wanted))
+                search.add(z3.Not(wanted))
         for name, target in prop.objectives:
-            model = pull_toward(solver, query.fields[name], target & ((1 << query.ops.width) - 1), model)
+            model = pull_toward(search, query.fields[name], target & ((1 << query.ops.width) - 1), model)
         return _values(query, model)
-    finally:
-        query.solver.pop()
-        query.fresh_work += solver.fresh_work
 
 
 def _values(query: _Query, model: z3.ModelRef) -> dict[str, Any]:

@@ -1,6 +1,10 @@
-"""The one place a z3 solver is created."""
+"""The one place a z3 solver is created and asked: `Session`."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import z3
 
@@ -12,7 +16,11 @@ def z3_version() -> str:
     return z3.get_version_string()
 
 
-def make_solver(seed: int, rlimit: int, ctx: z3.Context, cores: bool = True) -> z3.Solver:
+SAT, UNSAT, UNKNOWN = z3.sat, z3.unsat, z3.unknown
+"""The one spelling of a check's answer everywhere in the engine."""
+
+
+def _new_solver(seed: int, rlimit: int, ctx: z3.Context, cores: bool = True) -> z3.Solver:
     """A QF_BV solver whose answers do not depend on machine speed.
 
     `rlimit` is a work budget per check() call, not a wall-clock timeout, so
@@ -26,10 +34,108 @@ def make_solver(seed: int, rlimit: int, ctx: z3.Context, cores: bool = True) -> 
     return solver
 
 
-def work_done(solver: z3.Solver) -> int:
+def _work_done(solver: z3.Solver) -> int:
     """Resource units consumed so far in the solver's context: a deterministic measure of effort."""
     stats = solver.statistics()
-    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0  # noqa: SIM118 (Statistics has no __contains__)
+
+
+class Session:
+    """The only owner of a z3 solver: its context, seed and work budget, tracked assumptions,
+    escalation of hard checks to a fresh solver, and the work every check spent.
+
+    Nothing outside this module creates a z3 solver or calls one's check; the raw
+    solver never leaves the session.
+    """
+
+    def __init__(self, seed: int = DEFAULT_SEED, rlimit: int = DEFAULT_RLIMIT, ctx: z3.Context | None = None,
+                 cores: bool = True) -> None:
+        self.ctx = ctx if ctx is not None else z3.Context()
+        self.seed, self.rlimit = seed, rlimit
+        self._solver = _new_solver(seed, rlimit, self.ctx, cores)
+        self._fresh_work = 0
+        self._goals = 0
+
+    def add(self, *conditions: Any) -> None:
+        self._solver.add(*conditions)
+
+    def assertions(self) -> list:
+        return list(self._solver.assertions())
+
+    def push(self) -> None:
+        self._solver.push()
+
+    def pop(self) -> None:
+        self._solver.pop()
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Assertions added inside are gone after."""
+        self._solver.push()
+        try:
+            yield
+        finally:
+            self._solver.pop()
+
+    def check(self, *assumptions: Any) -> z3.CheckSatResult:
+        return self._solver.check(*assumptions)
+
+    def reason_unknown(self) -> str:
+        return self._solver.reason_unknown()
+
+    def model(self) -> z3.ModelRef:
+        return self._solver.model()
+
+    def unsat_core(self) -> list:
+        return list(self._solver.unsat_core())
+
+    def literal(self, condition: Any, name: str | None = None) -> z3.BoolRef:
+        """A fresh assumption literal that implies `condition` (tracked by `name` when given)."""
+        if name is None:
+            self._goals += 1
+        literal = z3.Bool(f"assume|{name}" if name is not None else f"goal|{self._goals}", self.ctx)
+        self._solver.add(z3.Implies(literal, condition))
+        return literal
+
+    def check_with(self, condition: Any, *assumptions: Any) -> tuple[z3.CheckSatResult, str]:
+        """Is `condition` satisfiable with the assumptions?  Leaves nothing behind."""
+        with self.scope():
+            self._solver.add(condition)
+            result = self._solver.check(*assumptions)
+            return result, (self._solver.reason_unknown() if result == UNKNOWN else "")
+
+    def check_hard(self, condition: Any, *assumptions: Any) -> tuple[z3.CheckSatResult, str]:
+        """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
+        escalating = Escalating(self)
+        with self.scope():
+            self._solver.add(condition)
+            result = escalating.check(*assumptions)
+        return result, escalating.reason
+
+    def escalating(self) -> Escalating:
+        return Escalating(self)
+
+    def decide(self, *conditions: Any) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
+        """Are the conditions satisfiable on their own?  Asked of a fresh solver with everything asserted
+        outright, which lets z3 preprocess (often ten times faster than an incremental check, but no core)."""
+        fresh = _new_solver(self.seed, self.rlimit, self.ctx, cores=False)
+        fresh.add(*conditions)
+        result = fresh.check()
+        self._fresh_work += _work_done(fresh)
+        model = fresh.model() if result == SAT else None
+        return result, model, (fresh.reason_unknown() if result == UNKNOWN else "")
+
+    @property
+    def fresh_work(self) -> int:
+        """Work units spent so far by fresh solvers (escalations and `decide`)."""
+        return self._fresh_work
+
+    def work(self) -> int:
+        """Work units spent so far by this session's checks, fresh solvers included."""
+        return _work_done(self._solver) + self._fresh_work
+
+    def pull_toward(self, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
+        return pull_toward(self, variable, target, model)
 
 
 QUICK_RLIMIT = 500_000
@@ -37,7 +143,7 @@ QUICK_RLIMIT = 500_000
 
 
 class Escalating:
-    """An incremental solver whose hard checks are retried on a fresh solver.
+    """Checks on a session whose hard ones are retried on a fresh solver.
 
     Each check first runs on the incremental solver with a small work budget
     (cheap checks, most of a minimisation, finish there).  When that runs out,
@@ -50,40 +156,41 @@ class Escalating:
     every machine.
     """
 
-    def __init__(self, solver: z3.Solver, seed: int, rlimit: int) -> None:
-        self.solver, self.seed, self.rlimit = solver, seed, rlimit
-        self.fresh_work = 0
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self.reason = ""
         """Why the last check was unknown."""
         self._model: z3.ModelRef | None = None
 
     def add(self, *conditions) -> None:
-        self.solver.add(*conditions)
+        self.session.add(*conditions)
 
     def check(self, *assumptions) -> z3.CheckSatResult:
-        self.solver.set("rlimit", min(QUICK_RLIMIT, self.rlimit))
+        solver, session = self.session._solver, self.session
+        solver.set("rlimit", min(QUICK_RLIMIT, session.rlimit))
         try:
-            result = self.solver.check(*assumptions)
+            result = solver.check(*assumptions)
         finally:
-            self.solver.set("rlimit", self.rlimit)
-        if result != z3.unknown:
-            self._model = self.solver.model() if result == z3.sat else None
+            solver.set("rlimit", session.rlimit)
+        if result != UNKNOWN:
+            self._model = solver.model() if result == SAT else None
             return result
-        fresh = make_solver(self.seed, self.rlimit, self.solver.ctx, cores=False)
-        fresh.add(*self.solver.assertions(), *assumptions)
+        fresh = _new_solver(session.seed, session.rlimit, session.ctx, cores=False)
+        fresh.add(*solver.assertions(), *assumptions)
         result = fresh.check()
-        self.fresh_work += work_done(fresh)
-        if result == z3.unknown:
+        session._fresh_work += _work_done(fresh)
+        if result == UNKNOWN:
             return self._incremental(*assumptions)
-        self._model = fresh.model() if result == z3.sat else None
+        self._model = fresh.model() if result == SAT else None
         self.reason = ""
         return result
 
     def _incremental(self, *assumptions) -> z3.CheckSatResult:
         """The last resort, so escalating never answers unknown where the plain incremental check would not."""
-        result = self.solver.check(*assumptions)
-        self._model = self.solver.model() if result == z3.sat else None
-        self.reason = self.solver.reason_unknown() if result == z3.unknown else ""
+        solver = self.session._solver
+        result = solver.check(*assumptions)
+        self._model = solver.model() if result == SAT else None
+        self.reason = solver.reason_unknown() if result == UNKNOWN else ""
         return result
 
     def model(self) -> z3.ModelRef:
@@ -92,20 +199,19 @@ class Escalating:
         return self._model
 
 
-def check_escalating(solver: z3.Solver, seed: int, rlimit: int, condition, *literals) -> tuple[z3.CheckSatResult, str, int]:
-    """Is `condition` satisfiable with the literals?  Leaves nothing behind; returns the
-    answer, the reason when unknown, and the work a fresh solver spent (see `Escalating`)."""
-    escalating = Escalating(solver, seed, rlimit)
-    solver.push()
-    try:
-        solver.add(condition)
-        result = escalating.check(*literals)
-    finally:
-        solver.pop()
-    return result, escalating.reason, escalating.fresh_work
+def new_fixedpoint(ctx: z3.Context, seed: int, timeout_ms: int = 0, rlimit: int = 0) -> z3.Fixedpoint:
+    """A Spacer (CHC) engine for barcheck/engine/chc.py; a zero timeout or rlimit means no such limit."""
+    fp = z3.Fixedpoint(ctx=ctx)
+    fp.set(engine="spacer")
+    fp.set("spacer.random_seed", seed)
+    if timeout_ms:
+        fp.set(timeout=timeout_ms)
+    if rlimit:
+        fp.set(rlimit=rlimit)
+    return fp
 
 
-def pull_toward(solver: z3.Solver, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
+def pull_toward(solver: Any, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
     """Fix `variable` as close to `target` as the constraints allow, most significant bit first.
 
     The result depends only on which constraint sets are satisfiable, not on the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -27,7 +29,7 @@ class Sweep:
     changes: tuple[Change, ...]
     """Every page size whose verdict differs from the next smaller one's, in order."""
 
-    @property
+    @builtins.property
     def flips_at(self) -> int | None:
         """The smallest page size at which the verdict flips, or None."""
         return self.changes[0].page_size if self.changes else None
@@ -58,7 +60,7 @@ def sweep_sentence(s: Sweep) -> str:
     if not s.changes:
         return f"{s.first} at every page size in {span_text(s.page_sizes)} ({len(s.page_sizes)} sizes)"
     steps = "; ".join(f"{c.after} from {size_name(c.page_size)}" for c in s.changes)
-    return f"flips at {size_name(s.flips_at)}: {s.first} below it; {steps}"
+    return f"flips at {size_name(s.changes[0].page_size)}: {s.first} below it; {steps}"
 
 
 def sweep_doc(s: Sweep) -> dict[str, Any]:

@@ -15,8 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, same_term, z3_version
-from barcheck.engine.unroll import SAT, UNKNOWN, UNSAT, TraceSolver, decode_state, decode_value
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
+from barcheck.engine.induction import first_failure
+from barcheck.engine.session import SAT, UNKNOWN, UNSAT
+from barcheck.engine.unroll import TraceSolver, decode_state, decode_value
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.events import KERNEL_EVENTS, Event, EventKind, all_events
 from model.ops import ConcreteOps, Ops
@@ -99,6 +101,8 @@ def property_clauses(prop: TraceProperty, ops: Ops, policy: Policy, st: Structur
                      event: Event | None = None, after: State | None = None) -> Clauses:
     if event is None:
         return prop.state_clauses(ops, policy, st, before) if prop.state_clauses else []
+    if after is None:
+        raise ValueError("step clauses need the state after the event")
     return prop.step_clauses(ops, policy, st, before, event, after) if prop.step_clauses else []
 
 
@@ -328,16 +332,7 @@ def _safety(run: _Run) -> tuple[str | None, int]:
 
 def _first_failure(ts: TraceSolver, literals: list, clauses: Clauses, what: str,
                    known: dict | None = None) -> str:
-    """Check the clauses one at a time; a clause whose term is one already assumed is skipped."""
-    for name, flag in clauses:
-        if known is not None and same_term(known.get(name), flag):
-            continue
-        status, reason = ts.check_hard(ts.ops.negate(flag), *literals)
-        if status == UNKNOWN:
-            return f"unknown: {what} query for {name}: {reason}"
-        if status == SAT:
-            return f"{what} fails for invariant clause {name}"
-    return ""
+    return first_failure(ts.check_hard, ts.ops, literals, clauses, what, known)
 
 
 def _bmc_verdict(run: _Run, started: float, induction_failure: str) -> Result:

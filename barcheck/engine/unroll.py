@@ -7,14 +7,13 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.engine.session import check_escalating, make_solver, pull_toward, work_done
+from barcheck.engine.session import UNKNOWN, Session
 from model.events import Event, Step, transition
 from model.ops_z3 import SymbolicOps
 from model.policies import Policy
 from model.ranges import Range
 from model.system import State, Structure
 
-SAT, UNSAT, UNKNOWN = "sat", "unsat", "unknown"
 SELECTOR_BITS = 16
 
 
@@ -31,17 +30,14 @@ FIELD_DOMAIN = {
 
 
 class TraceSolver:
-    """One z3 context and solver for the unrolled transitions of one structure."""
+    """One session (z3 context and solver) for the unrolled transitions of one structure."""
 
     def __init__(self, st: Structure, page_bytes: int, width: int, seed: int, rlimit: int) -> None:
         self.st, self.width = st, width
         self.ctx = z3.Context()
         self.ops = SymbolicOps(width, self.ctx)
         self.page = z3.BitVecVal(page_bytes, width, self.ctx)
-        self.solver = make_solver(seed, rlimit, self.ctx)
-        self.seed, self.rlimit = seed, rlimit
-        self.fresh_work = 0
-        self._goals = 0
+        self.session = Session(seed, rlimit, self.ctx)
 
     def fresh_state(self, tag: str, constants: State | None = None) -> State:
         """A state of fresh variables; structural constants (windows, fixed, sizes) may be shared."""
@@ -66,7 +62,7 @@ class TraceSolver:
 
     def selector(self, tag: str, count: int) -> z3.BitVecRef:
         sel = z3.BitVec(f"{tag}.event", SELECTOR_BITS, self.ctx)
-        self.solver.add(z3.ULT(sel, count))
+        self.session.add(z3.ULT(sel, count))
         return sel
 
     def selected(self, sel: z3.BitVecRef, k: int) -> z3.BoolRef:
@@ -84,47 +80,31 @@ class TraceSolver:
         return z3.And(*parts) if parts else z3.BoolVal(True, self.ctx)
 
     def add(self, *conditions: Any) -> None:
-        self.solver.add(*conditions)
+        self.session.add(*conditions)
 
     def goal(self, condition: z3.BoolRef) -> z3.BoolRef:
-        self._goals += 1
-        literal = z3.Bool(f"goal|{self._goals}", self.ctx)
-        self.solver.add(z3.Implies(literal, condition))
-        return literal
+        return self.session.literal(condition)
 
-    def check_hard(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[str, str]:
+    def check_hard(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
         """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
-        result, reason, work = check_escalating(self.solver, self.seed, self.rlimit, condition, *literals)
-        self.fresh_work += work
-        if result == z3.sat:
-            return SAT, ""
-        return (UNSAT, "") if result == z3.unsat else (UNKNOWN, reason)
+        return self.session.check_hard(condition, *literals)
 
-    def check_with(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[str, str]:
+    def check_with(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
         """Is `condition` satisfiable together with the literals?  Leaves nothing behind."""
-        self.solver.push()
-        try:
-            self.solver.add(condition)
-            return self.check(*literals)
-        finally:
-            self.solver.pop()
+        return self.session.check_with(condition, *literals)
 
-    def check(self, *literals: z3.BoolRef) -> tuple[str, str]:
-        result = self.solver.check(*literals)
-        if result == z3.sat:
-            return SAT, ""
-        if result == z3.unknown:
-            return UNKNOWN, self.solver.reason_unknown()
-        return UNSAT, ""
+    def check(self, *literals: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
+        result = self.session.check(*literals)
+        return result, (self.session.reason_unknown() if result == UNKNOWN else "")
 
     def model(self) -> z3.ModelRef:
-        return self.solver.model()
+        return self.session.model()
 
     def work(self) -> int:
-        return work_done(self.solver) + self.fresh_work
+        return self.session.work()
 
     def pull_toward(self, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
-        return pull_toward(self.solver, variable, target, model)
+        return self.session.pull_toward(variable, target, model)
 
 
 def _flatten(value: Any) -> list:

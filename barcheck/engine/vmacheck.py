@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import z3
 
-from barcheck.engine.session import (DEFAULT_RLIMIT, DEFAULT_SEED, check_escalating, make_solver, pull_toward, same_term, work_done,
-                                  z3_version)
+from barcheck.engine.induction import first_failure
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, SAT, UNKNOWN, UNSAT, Session, same_term, z3_version
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
-from barcheck.render.vma import VmaCounterexample, VmaTraceStep
+from barcheck.engine.vmatrace import VmaCounterexample, VmaTraceStep
 from model.ops import ConcreteOps, Ops
 from model.ops_z3 import SymbolicOps
 from model.pgoff import page_shift_of
@@ -30,7 +30,6 @@ from properties.revoke import (Clauses, VmaProperty, boot_clauses, constant_clau
 
 DEFAULT_DEPTH = 6
 WITNESS_DEPTH = 4
-SAT, UNSAT, UNKNOWN = z3.sat, z3.unsat, z3.unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +49,7 @@ class _Solver:
         self.st, self.page_shift, self.width = st, page_shift, settings.width
         self.ctx = z3.Context()
         self.ops = SymbolicOps(settings.width, self.ctx)
-        self.solver = make_solver(settings.seed, settings.rlimit, self.ctx)
-        self.seed, self.rlimit = settings.seed, settings.rlimit
-        self.literals = 0
-        self.fresh_work = 0
+        self.session = Session(settings.seed, settings.rlimit, self.ctx)
 
     def fresh_state(self, tag: str, constants: VmaState | None = None) -> VmaState:
         values: dict[str, Any] = {"page_shift": self.page_shift}
@@ -75,31 +71,24 @@ class _Solver:
                           z3.BitVec(f"{tag}.pages", self.width, self.ctx))
 
     def literal(self, condition) -> z3.BoolRef:
-        self.literals += 1
-        lit = z3.Bool(f"goal|{self.literals}", self.ctx)
-        self.solver.add(z3.Implies(lit, condition))
-        return lit
+        return self.session.literal(condition)
+
+    def add(self, *conditions) -> None:
+        self.session.add(*conditions)
 
     def check(self, *literals) -> tuple[Any, str]:
-        result = self.solver.check(*literals)
-        return result, (self.solver.reason_unknown() if result == UNKNOWN else "")
+        result = self.session.check(*literals)
+        return result, (self.session.reason_unknown() if result == UNKNOWN else "")
 
     def check_hard(self, condition, *literals) -> tuple[Any, str]:
         """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
-        result, reason, work = check_escalating(self.solver, self.seed, self.rlimit, condition, *literals)
-        self.fresh_work += work
-        return result, reason
+        return self.session.check_hard(condition, *literals)
 
     def work(self) -> int:
-        return work_done(self.solver) + self.fresh_work
+        return self.session.work()
 
     def check_with(self, condition, *literals) -> tuple[Any, str]:
-        self.solver.push()
-        try:
-            self.solver.add(condition)
-            return self.check(*literals)
-        finally:
-            self.solver.pop()
+        return self.session.check_with(condition, *literals)
 
 
 def _equal(a: VmaState, b: VmaState) -> list:
@@ -285,7 +274,7 @@ def _induction(run: _Run) -> str | None:
 def _setup(run: _Run) -> tuple[_Solver, VmaState]:
     ts = run.solver()
     s = ts.fresh_state("s")
-    ts.solver.add(*(flag for _, flag in run.constants(ts.ops, s)))
+    ts.session.add(*(flag for _, flag in run.constants(ts.ops, s)))
     return ts, s
 
 
@@ -329,13 +318,7 @@ def _safety(run: _Run) -> tuple[str | None, int]:
 
 
 def _first_failure(ts: _Solver, literals: list, clauses: Clauses, what: str) -> str:
-    for name, flag in clauses:
-        status, reason = ts.check_hard(ts.ops.negate(flag), *literals)
-        if status == UNKNOWN:
-            return f"unknown: {what} query for {name}: {reason}"
-        if status == SAT:
-            return f"{what} fails for invariant clause {name}"
-    return ""
+    return first_failure(ts.check_hard, ts.ops, literals, clauses, what)
 
 
 @dataclass
@@ -349,12 +332,12 @@ class _Unrolling:
     def extend(self, ts: _Solver, run: _Run) -> None:
         i = len(self.selectors)
         sel = z3.BitVec(f"e{i}.event", 16, ts.ctx)
-        ts.solver.add(z3.ULT(sel, len(self.events)))
+        ts.session.add(z3.ULT(sel, len(self.events)))
         choice = ts.fresh_choice(f"e{i}")
         nxt = ts.fresh_state(f"s{i + 1}", constants=self.states[-1])
         steps = _successors(run, ts, self.states[-1], choice)
         for k, step in enumerate(steps):
-            ts.solver.add(z3.Implies(sel == k, z3.And(_as_bool(ts, step.enabled), *_equal(nxt, step.after))))
+            ts.session.add(z3.Implies(sel == k, z3.And(_as_bool(ts, step.enabled), *_equal(nxt, step.after))))
         self.states.append(nxt)
         self.selectors.append(sel)
         self.choices.append(choice)
@@ -368,8 +351,8 @@ def _as_bool(ts: _Solver, flag) -> Any:
 def _start(run: _Run) -> tuple[_Solver, _Unrolling]:
     ts = run.solver()
     s0 = ts.fresh_state("s0")
-    ts.solver.add(*(flag for _, flag in run.constants(ts.ops, s0)))
-    ts.solver.add(*(flag for _, flag in boot_clauses(ts.ops, run.policy, run.st, s0)))
+    ts.session.add(*(flag for _, flag in run.constants(ts.ops, s0)))
+    ts.session.add(*(flag for _, flag in boot_clauses(ts.ops, run.policy, run.st, s0)))
     return ts, _Unrolling(run.events(), [s0])
 
 
@@ -385,9 +368,9 @@ def _witness(run: _Run) -> list[str] | str | None:
         if status == UNKNOWN:
             return reason
         if status == SAT:
-            ts.solver.add(reached)
+            ts.session.add(reached)
             ts.check()
-            model = ts.solver.model()
+            model = ts.session.model()
             picked = [trace.events[model.eval(sel, model_completion=True).as_long()] for sel in trace.selectors]
             return [f"{e.kind.value} {_target(run.st, e)}" for e in picked]
         if depth < WITNESS_DEPTH:
@@ -431,12 +414,12 @@ MMIO_ANCHOR = 0xFE000000
 
 
 def _extract(run: _Run, ts: _Solver, trace: _Unrolling, bad) -> VmaCounterexample:
-    ts.solver.add(bad)
+    ts.session.add(bad)
     if ts.check()[0] != SAT:
         raise EncodingMismatch("bounded check: the violation vanished when asserted")
-    model = ts.solver.model()
+    model = ts.session.model()
     for sel in trace.selectors:
-        ts.solver.add(sel == model.eval(sel, model_completion=True))
+        ts.session.add(sel == model.eval(sel, model_completion=True))
     model = _canonical(run, ts, trace, model)
     initial = _decode(model, trace.states[0])
     events = [trace.events[model.eval(sel, model_completion=True).as_long()] for sel in trace.selectors]
@@ -459,18 +442,18 @@ def _canonical(run: _Run, ts: _Solver, trace: _Unrolling, model):
             model = _prefer(ts, z3.Not(s0.mmappable[b]), model)
         model = _prefer(ts, s0.start[b] != 0, model)
     for b in range(len(run.st.bar_device)):
-        model = pull_toward(ts.solver, s0.index[b], run.st.devices[run.st.device_of(b)].bars.index(b), model)
+        model = ts.session.pull_toward(s0.index[b], run.st.devices[run.st.device_of(b)].bars.index(b), model)
     for b in range(len(run.st.bar_device)):
-        model = pull_toward(ts.solver, s0.size[b], run.page_bytes, model)
-        model = pull_toward(ts.solver, s0.start[b], (MMIO_ANCHOR + 2 * b * run.page_bytes) & mask, model)
+        model = ts.session.pull_toward(s0.size[b], run.page_bytes, model)
+        model = ts.session.pull_toward(s0.start[b], (MMIO_ANCHOR + 2 * b * run.page_bytes) & mask, model)
     for choice in trace.choices:
-        model = pull_toward(ts.solver, choice.offset_pages, 0, model)
-        model = pull_toward(ts.solver, choice.pages, 1, model)
+        model = ts.session.pull_toward(choice.offset_pages, 0, model)
+        model = ts.session.pull_toward(choice.pages, 1, model)
     return model
 
 
 def _slots_used(run: _Run, trace: _Unrolling, model) -> set[int]:
-    used = set()
+    used: set[int] = set()
     for sel in trace.selectors:
         event = trace.events[model.eval(sel, model_completion=True).as_long()]
         used.update([event.target] if event.kind.on_bar else run.st.devices[event.target].bars)
@@ -479,9 +462,9 @@ def _slots_used(run: _Run, trace: _Unrolling, model) -> set[int]:
 
 def _prefer(ts: _Solver, condition, model):
     """Keep `condition` when some model satisfies it (the event choices are already fixed)."""
-    if ts.solver.check(condition) == SAT:
-        model = ts.solver.model()
-        ts.solver.add(condition)
+    if ts.session.check(condition) == SAT:
+        model = ts.session.model()
+        ts.session.add(condition)
     return model
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from barcheck.host.dump.model import DumpBar
 from barcheck.host.hint import Hint, resource_alignment_hint
 from barcheck.host.probe import OPS, probe, to_model_bar
 from barcheck.host.space import MIN_BAR_BYTES, first_slots, free_gaps, parent_range
@@ -55,8 +56,8 @@ class BarView:
     pages: tuple[PageView, ...]
 
     @property
-    def bar(self):
-        return self.node.bar
+    def bar(self) -> DumpBar:
+        return self.node.dump_bar
 
 
 def analyse_bar(tree: Tree, node: Node, page_sizes: list[int], policies: list[Policy],
@@ -76,7 +77,7 @@ def _page_view(tree: Tree, node: Node, page: int, policies: list[Policy], hint_p
     hint = None
     if hint_policy is not None and not _mmappable_under(tree, node, page, hint_policy, views):
         hint = resource_alignment_hint(tree, node, page, hint_policy)
-    return PageView(page, node.bar.size_bytes < page, node.first % page == 0, tuple(devices), tuple(others),
+    return PageView(page, node.dump_bar.size_bytes < page, node.first % page == 0, tuple(devices), tuple(others),
                     _hotplug_pages(tree, node, page, head_first, tail_last), views, hint)
 
 

@@ -50,7 +50,7 @@ def resource_alignment_hint(tree: Tree, node: Node, page_bytes: int, policy_name
 
     An order that leaves the BAR sub-page is always rejected (see _try_order()), so its reason is
     worked out only when it is the one the answer names."""
-    size = node.bar.size_bytes
+    size = node.dump_bar.size_bytes
     page_order = page_bytes.bit_length() - 1
     rejected: Callable[[], Hint] | None = None
     for order in range(size.bit_length(), page_order + 1):
@@ -140,8 +140,8 @@ def joint_check(tree: Tree, hinted: list[Node], page_bytes: int, policy_name: st
     order = page_bytes.bit_length() - 1
     policy = _aligned_policy(tree, policy_name, page_bytes)
     named = set(devices)
-    moved = [n for n in tree.nodes if n.role == BAR and n.name in named and n.bar.is_memory
-             and (n.bar.index is None or n.bar.index < 6) and n.bar.size_bytes < page_bytes]
+    moved = [n for n in tree.nodes if n.role == BAR and n.name in named and n.dump_bar.is_memory
+             and (n.dump_bar.index is None or n.dump_bar.index < 6) and n.dump_bar.size_bytes < page_bytes]
     stays = _stays(tree, {n.key for n in moved})
     placed, failure = _place(tree, moved, stays, page_bytes)
     if failure:

@@ -74,9 +74,15 @@ class MaxTree:
 
 
 class Ranged(Protocol):
-    first: int
-    last: int
-    key: int
+    # Read-only, so that frozen dataclasses satisfy it.
+    @property
+    def first(self) -> int: ...
+
+    @property
+    def last(self) -> int: ...
+
+    @property
+    def key(self) -> int: ...
 
 
 T = TypeVar("T", bound=Ranged)

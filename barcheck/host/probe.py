@@ -28,7 +28,7 @@ Span = tuple[int, int]
 
 def to_model_bar(node: Node, start: int | None = None, size_bytes: int | None = None) -> Bar:
     """The BAR as vfio-pci sees it; an unknown index (/proc/iomem) is taken as BAR0."""
-    bar = node.bar
+    bar = node.dump_bar
     index = 0 if bar.index is None else bar.index
     return Bar(index, int(bar.kind), bar.prefetchable, node.first if start is None else start,
                bar.size_bytes if size_bytes is None else size_bytes)

@@ -52,7 +52,7 @@ def _page_record(page: PageView) -> dict:
 
 
 def _range(pair: tuple[int, int] | None) -> list[str] | None:
-    return None if pair is None else [_hex(pair[0]), _hex(pair[1])]
+    return None if pair is None else [f"{pair[0]:#x}", f"{pair[1]:#x}"]
 
 
 def summary(report: HostReport) -> list[dict]:

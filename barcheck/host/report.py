@@ -31,8 +31,8 @@ class HostReport:
 
 def check_host(dump: HostDump, page_sizes: list[int], policies: list[Policy], hint_policy: str | None) -> HostReport:
     tree = build(dump)
-    nodes = sorted((node for node in tree.nodes if node.role == BAR and node.bar.is_memory),
-                   key=lambda n: (n.name, -1 if n.bar.index is None else n.bar.index, n.first))
+    nodes = sorted((node for node in tree.nodes if node.role == BAR and node.dump_bar.is_memory),
+                   key=lambda n: (n.name, -1 if n.dump_bar.index is None else n.dump_bar.index, n.first))
     views = tuple(analyse_bar(tree, node, page_sizes, policies, hint_policy) for node in nodes)
     joint = tuple(_joint(tree, views, index, page, hint_policy) for index, page in enumerate(page_sizes))
     return HostReport(dump, tuple(page_sizes), tuple(p.name for p in policies), hint_policy, views,
@@ -40,7 +40,7 @@ def check_host(dump: HostDump, page_sizes: list[int], policies: list[Policy], hi
 
 
 def _joint(tree: Tree, views: tuple[BarView, ...], index: int, page: int, hint_policy: str | None) -> JointCheck | None:
-    hinted = [view.node for view in views if view.pages[index].hint is not None and view.pages[index].hint.parameter]
+    hinted = [view.node for view in views if (hint := view.pages[index].hint) is not None and hint.parameter]
     if hint_policy is None or not hinted:
         return None
     return joint_check(tree, hinted, page, hint_policy)

@@ -44,7 +44,7 @@ def free_gaps(first: int, last: int, taken: Iterable[Node]) -> list[Gap]:
 def first_slots(gap: Gap, size_bytes: int, align_bytes: int, limit: int = 2) -> list[int]:
     """The first `limit` starts, multiples of the alignment, where size_bytes fit inside the gap."""
     start = -(-gap[0] // align_bytes) * align_bytes
-    slots = []
+    slots: list[int] = []
     while len(slots) < limit and start + size_bytes - 1 <= gap[1]:
         slots.append(start)
         start += align_bytes
@@ -122,14 +122,14 @@ def nearest_free_slots(tree: Tree, node: Node, size_bytes: int, align_bytes: int
         worst = sorted(found, key=order)[count - 1]
         return least_distance(gap, size_bytes, node.first) > abs(worst - node.first)
 
-    index = right_start
-    while (index := space.wide_right(index, size_bytes)) is not None and not enough(space.gaps[index]):
+    start = right_start
+    while (index := space.wide_right(start, size_bytes)) is not None and not enough(space.gaps[index]):
         found.update(first_slots(space.gaps[index], size_bytes, align_bytes))
-        index += 1
-    index = left_end - 1
-    while (index := space.wide_left(index, size_bytes)) is not None and not enough(space.gaps[index]):
+        start = index + 1
+    start = left_end - 1
+    while (index := space.wide_left(start, size_bytes)) is not None and not enough(space.gaps[index]):
         found.update(first_slots(space.gaps[index], size_bytes, align_bytes))
-        index -= 1
+        start = index - 1
     return sorted(found, key=order)[:count]
 
 

@@ -14,6 +14,7 @@ def plot(survey: Survey, rows: list[dict], kind: str) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
     series = [("memory BARs that are sub-page", [r["subpage_pct"] for r in rows]),
@@ -24,7 +25,10 @@ def plot(survey: Survey, rows: list[dict], kind: str) -> bytes:
     figure = Figure(figsize=(8, 4.5))
     axes = figure.add_subplot()
     width = 0.8 / len(series)
-    colours = pyplot.get_cmap("tab10").colors
+    palette = pyplot.get_cmap("tab10")
+    colours = palette.colors if isinstance(palette, ListedColormap) else None
+    if not isinstance(colours, (list, tuple)):
+        raise TypeError("matplotlib's tab10 colour map is not a list of colours")
     for n, (label, values) in enumerate(series):
         positions = [i + (n - (len(series) - 1) / 2) * width for i in range(len(rows))]
         bars = axes.bar(positions, values, width, label=label, color=colours[n % len(colours)])

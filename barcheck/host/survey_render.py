@@ -10,7 +10,7 @@ from barcheck.host.survey import Survey
 from barcheck.inputs.textsafe import escape_control
 from model.units import size_name
 
-SCHEMA = "barcheck.host.survey/1"
+SCHEMA = "barcheck.survey/1"
 
 
 def _pct(part: int, whole: int) -> float:

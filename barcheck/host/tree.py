@@ -46,6 +46,13 @@ class Node:
         return self.first <= last and first <= self.last
 
     @property
+    def dump_bar(self) -> DumpBar:
+        """The BAR of a BAR node."""
+        if self.bar is None:
+            raise ValueError(f"{self.name} is a {self.role} node, not a BAR")
+        return self.bar
+
+    @property
     def label(self) -> str:
         if self.bar is not None:
             return f"{self.name} {self.bar.label}"

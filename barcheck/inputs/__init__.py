@@ -1,1 +1,1 @@
-"""What users hand in: files read safely, text escaped, user policies loaded, policy templates."""
+"""What users hand in: files read safely, text escaped, source files told apart, the bad-input error."""

@@ -11,9 +11,9 @@ from typing import Any
 
 from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_STATEMENT, ROUND_TRIP_TITLE, RoundTripCounterexample
 from barcheck.engine.recordcheck import RecordCounterexample
-from barcheck.render.describe import clause_text
+from barcheck.engine.describe import clause_text
 from barcheck.engine.verdict import Result
-from barcheck.render.vma import VmaCounterexample, violation_text as vma_violation
+from barcheck.engine.vmatrace import VmaCounterexample, violation_text as vma_violation
 from model.policies import Policy, UnknownPolicy, get_policy
 from model.units import size_name
 from properties import ASSUMPTION_TEXT, REGISTRY
@@ -29,12 +29,13 @@ def title_and_statement(prop_id: str, kind: str) -> tuple[str, str]:
     if kind == "function":
         if prop_id == ROUND_TRIP_ID:
             return ROUND_TRIP_TITLE, ROUND_TRIP_STATEMENT
-        prop = RECORD_PROPERTIES[prop_id]
-    elif kind == "trace":
-        prop = VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]
-    else:
-        prop = REGISTRY[prop_id]
-    return prop.title, prop.statement
+        record = RECORD_PROPERTIES[prop_id]
+        return record.title, record.statement
+    if kind == "trace":
+        traced = VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]
+        return traced.title, traced.statement
+    pair = REGISTRY[prop_id]
+    return pair.title, pair.statement
 
 
 def result_id(result: Result, kind: str) -> str:
@@ -87,7 +88,7 @@ def _trace_violation(result: Result) -> str:
 def why_it_holds(result: Result, kind: str) -> dict[str, Any]:
     scope = result.scope.get("quantified", "")
     if kind == "trace":
-        scope += (f"; an inductive invariant (init, step and safety discharged separately)"
+        scope += ("; an inductive invariant (init, step and safety discharged separately)"
                   if result.scope.get("method") == "induction" else "; bounded model checking")
         if "placement" in result.scope:
             scope += f"; placement {result.scope['placement']}"
@@ -108,12 +109,13 @@ def policy_source(policy_name: str, prop_id: str) -> dict[str, Any]:
         policy: Policy = get_policy(policy_name)
     except UnknownPolicy:
         return {"path": "model/policies/__init__.py", "line": 1}
-    target: Any = policy
+    target: object = policy
     if prop_id.startswith("guest.") and policy.vmm is not None:
         target = policy.vmm
     while hasattr(target, "base"):
         target = target.base
-    path, line = _class_source(type(target))
+    cls: type = type(target)
+    path, line = _class_source(cls)
     for root in (PROJECT_ROOT, Path.cwd().resolve()):
         if path.is_relative_to(root):
             return {"path": path.relative_to(root).as_posix(), "line": line}

@@ -182,13 +182,17 @@ def toc_html(doc: dict) -> list[str]:
 # ----------------------------------------------------------------------------- verdict matrix
 
 
+def _verdict_mark(verdict: object) -> object:
+    return VERDICT_MARK.get(verdict, verdict) if isinstance(verdict, str) else verdict
+
+
 def cell_html(results: list[dict]) -> str:
     if not results:
         return '<td class="none">—</td>'
     classes = first_seen(verdict_class(r.get("verdict")) for r in results)
     links = "".join(
         f'<a href="#{esc(r["id"])}" title="{esc(result_heading(r))}: {esc(r.get("verdict"))}, '
-        f'{esc(seconds_text(r))}">{esc(VERDICT_MARK.get(r.get("verdict"), r.get("verdict")))}</a>'
+        f'{esc(seconds_text(r))}">{esc(_verdict_mark(r.get("verdict")))}</a>'
         for r in results)
     return f'<td class="{" ".join(classes)}">{links}</td>'
 
@@ -323,9 +327,15 @@ def cex_html(result: dict, meta: dict, svgs: dict[str, str]) -> list[str]:
 UNDECIDED_DEFAULT = {"unknown": "the solver gave no answer", "vacuous": "the assumptions admit no case to check"}
 
 
+def _undecided_default(verdict: object) -> str:
+    if isinstance(verdict, str) and verdict in UNDECIDED_DEFAULT:
+        return UNDECIDED_DEFAULT[verdict]
+    return "no reason recorded"
+
+
 def undecided_html(result: dict, meta: dict) -> list[str]:
     verdict = result.get("verdict")
-    reason = result.get("reason") or UNDECIDED_DEFAULT.get(verdict, "no reason recorded")
+    reason = result.get("reason") or _undecided_default(verdict)
     kind = verdict if verdict in VERDICTS else "other"
     out = [f'<section id="{esc(result["id"])}" class="result {kind}">',
            f"<h3>{badge_html(verdict)}{esc(result_heading(result))}</h3>",

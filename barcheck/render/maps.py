@@ -16,7 +16,7 @@ from barcheck.engine.pgoffcheck import RoundTripCounterexample
 from barcheck.engine.recordcheck import RecordCounterexample
 from barcheck.engine.tracecheck import TraceCounterexample
 from barcheck.engine.verdict import Counterexample, Result
-from barcheck.render.vma import VmaCounterexample
+from barcheck.engine.vmatrace import VmaCounterexample
 from model.pci import BarKind
 from model.scenario import Origin, Relation
 from model.system import State, Structure
@@ -77,7 +77,8 @@ def pair_maps(cex: Counterexample) -> list[dict[str, Any]]:
 
 def _named_in(violated: str) -> tuple[list[int], list[int]]:
     """BAR slots and fixed resources a clause label such as `bar:0/bar:1` or `bar:2/fixed:0` names."""
-    bars, fixed = [], []
+    bars: list[int] = []
+    fixed: list[int] = []
     for part in violated.split("/"):
         kind, _, index = part.partition(":")
         if index.isdigit():

@@ -504,7 +504,8 @@ def label_svg(placed: Placed, baseline_px: int) -> str:
 
 
 def arrows_svg(placed: Placed, y_px: int) -> list[str]:
-    mid_px, out = y_px + LANE_H_PX // 2, []
+    mid_px = y_px + LANE_H_PX // 2
+    out: list[str] = []
     if placed.x1_px - placed.x0_px < 3 * ARROW_PX:
         return out
     if placed.cont_left:

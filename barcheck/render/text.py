@@ -14,7 +14,7 @@ from model.units import size_name
 from barcheck.render.trace import trace_doc, trace_lines
 from barcheck.render.explain import explanation, policy_source, result_id, title_and_statement, why_it_holds
 from barcheck.render.maps import maps_of
-from barcheck.saved.witness import witness_of
+from barcheck.engine.witness import witness_of
 from properties import ASSUMPTION_TEXT, REGISTRY
 from barcheck.render.measure import measure_doc, measure_markdown, measure_text, sort_measures
 from barcheck.engine.pgoffcheck import ROUND_TRIP_STATEMENT
@@ -146,7 +146,7 @@ def document(results: list[Result], meta: dict[str, Any], measures=(), timings: 
     ordered = sort_results(results)
     used = sorted({name for r in ordered for name in r.assumptions})
     meta = {**meta, "assumption_text": {name: ASSUMPTION_TEXT[name] for name in used}}
-    doc = {"schema": SCHEMA, "meta": meta, "results": [result_doc(r, timings) for r in ordered]}
+    doc: dict[str, Any] = {"schema": SCHEMA, "meta": meta, "results": [result_doc(r, timings) for r in ordered]}
     found = sweeps(ordered, kind_of)
     if found:
         doc["sweeps"] = [sweep_doc(s) for s in found]
@@ -171,6 +171,14 @@ def summary_line(results: list[Result]) -> str:
 def _header(meta: dict[str, Any]) -> str:
     return (f"barcheck {meta['barcheck_version']} · z3 {meta['z3_version']} · seed {meta['seed']} · "
             f"rlimit {meta['rlimit']} per solver call · {meta['width_bits']}-bit addresses")
+
+
+def _counterexample_lines(result: Result) -> list[str]:
+    if result.trace is not None:
+        return _trace_lines(result)
+    if result.counterexample is None:
+        raise ValueError(f"{_label(result)}: a counterexample verdict with neither a trace nor a counterexample")
+    return _cex_lines(result.counterexample)
 
 
 def _cex_lines(cex: Counterexample) -> list[str]:
@@ -264,7 +272,7 @@ def render_markdown(results: list[Result], meta: dict[str, Any], measures=(), ti
         lines += ["", "## Counterexamples", "", "Each was decoded, minimised and replayed on the concrete semantics."]
         for r in cexes:
             kind = kind_of(r)
-            body = _trace_lines(r) if r.trace is not None else _cex_lines(r.counterexample)
+            body = _counterexample_lines(r)
             lines += ["", f"### {_label(r)}", "", explanation(r, kind), "", "```", *body, "```"]
             if map_files:
                 cex_id = result_id(r, kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from barcheck.render.describe import bar_text, clause_text, describe_step
+from barcheck.engine.describe import bar_text, clause_text, describe_step
 from model.policies import BUILTIN
 from model.simulate import Taken
 

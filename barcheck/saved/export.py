@@ -46,7 +46,7 @@ code and expects the property to {"hold (the bug stays fixed)" if expect == "hol
 
 import json
 
-from barcheck.saved.witness import replay_witness
+from barcheck.engine.witness import replay_witness
 
 WITNESS = json.loads({witness!r})
 LABEL = {label(result)!r}

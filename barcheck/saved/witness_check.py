@@ -2,7 +2,7 @@
 
 `check_result()` validates a counterexample result of a saved file (`barcheck.result/1` or
 `barcheck.counterexample/1`) completely, before anything is replayed or printed.  It checks
-every key, type and bound of the witness (`barcheck.saved.witness/1`, docs/witness-format.md), that
+every key, type and bound of the witness (`barcheck.witness/1`, docs/witness-format.md), that
 every index points into the structure it indexes, and that every place the file records the
 property, the policy, the page size, the width, the placement or an input value agrees with
 the witness's labels.  What it does not check is never shown as fact: `explain` and
@@ -14,9 +14,10 @@ Every problem is a WireError whose message starts with the JSON path, e.g.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import AbstractSet, Any, Mapping
 
 from barcheck.inputs.textsafe import escape_control, excerpt
 from barcheck.engine.wire import WireError
@@ -31,7 +32,7 @@ from properties.record import RECORD_PROPERTIES
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
-WITNESS_SCHEMA = "barcheck.saved.witness/1"
+WITNESS_SCHEMA = "barcheck.witness/1"
 WIDTH_BITS = 64
 MAX_NAME_CHARS = 64
 MAX_LABEL_CHARS = 200
@@ -91,7 +92,7 @@ def key_text(key: str) -> str:
     return escape_control(key if len(key) <= 40 else f"{key[:40]}...")
 
 
-def obj(value: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
+def obj(value: Any, where: str, required: set[str], optional: AbstractSet[str] = frozenset()) -> dict:
     if not isinstance(value, dict):
         raise fail(where, f"expected an object, got {shown(value)}")
     unknown = sorted(set(value) - required - optional)
@@ -187,7 +188,8 @@ class Labels:
     where: str
     """The JSON path of the witness, for messages."""
 
-    @property
+    # The field named `property` shadows the builtin in this class body.
+    @builtins.property
     def kind(self) -> str:
         return ENGINE_KINDS[self.engine]
 
@@ -196,7 +198,7 @@ class Labels:
 
 
 def check_witness(witness: Any, where: str) -> Labels:
-    """Validate a `barcheck.saved.witness/1` object completely; its labels when it is well formed."""
+    """Validate a `barcheck.witness/1` object completely; its labels when it is well formed."""
     if not isinstance(witness, dict):
         raise fail(where, f"expected an object, got {shown(witness)}")
     engine = witness.get("engine")
@@ -528,7 +530,7 @@ def _pair_body(cex: dict, at: str, scenario: dict, labels: Labels) -> None:
     if "page_size" in cex:
         same(f"{at}.page_size", hex64(cex["page_size"], f"{at}.page_size"), labels.path("page_size"),
              labels.page_bytes)
-    expected = {
+    expected: dict[str, Mapping[str, object]] = {
         "bar": {"index": value["bar_index"], "kind": _label(BarKind, value["bar_kind"]),
                 "prefetchable": value["bar_prefetchable"],
                 "origin": _label(Origin, value.get("bar_origin", int(Origin.FUNCTION))),
@@ -597,5 +599,5 @@ def _meta(meta: Mapping[str, Any], where: str, labels: Labels) -> None:
                              ("page_sizes", "page size", labels.page_bytes)):
         listed = meta.get(key)
         if isinstance(listed, list) and label not in listed:
-            shown_label = size_name(label) if key == "page_sizes" else label
+            shown_label = size_name(labels.page_bytes) if key == "page_sizes" else label
             raise fail(f"meta.{key}", f"does not list {shown_label}, the {what} of {where}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from dataclasses import dataclass, field
 
-from barcheck.render.describe import clause_text, describe_step, reserved_ranges
+from barcheck.engine.describe import clause_text, describe_step, reserved_ranges
 from barcheck.engine.tracecheck import property_clauses
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.engine.verdict import EncodingMismatch, Verdict
@@ -20,7 +20,8 @@ from model.ops import ConcreteOps
 from model.policies import Policy
 from model.simulate import Move, idle_state, run
 from model.system import State
-from model.topology import ANY, Layout, boot_layout
+from model.pci import ScenarioError
+from model.topology import ANY, Layout, Value, boot_layout
 from properties.trace import TRACE_PROPERTIES, TraceProperty
 
 from barcheck.scenario.file import EventDecl, ScenarioSpec
@@ -60,6 +61,8 @@ def to_event(layout: Layout, decl: EventDecl) -> Event:
     if decl.kind is EventKind.RESCAN:
         return Event(decl.kind, layout.window_index[decl.target])
     if decl.kind in (EventKind.MMAP, EventKind.MUNMAP):
+        if decl.bar is None:
+            raise ScenarioError(f"{decl.where}: {decl.kind.value} names no BAR")
         return Event(decl.kind, layout.bar_index[(decl.target, decl.bar)])
     return Event(decl.kind, layout.device_index[decl.target])
 
@@ -67,6 +70,21 @@ def to_event(layout: Layout, decl: EventDecl) -> Event:
 def has_open_values(layout: Layout) -> bool:
     values = [v for pair in layout.windows + layout.fixed for v in pair] + list(layout.sizes) + list(layout.starts)
     return ANY in values
+
+
+def concrete_idle_state(layout: Layout, page_bytes: int) -> State:
+    """The boot state of a layout with no open ("any") value."""
+    windows = tuple((_concrete(first), _concrete(last)) for first, last in layout.windows)
+    fixed = tuple((_concrete(first), _concrete(last)) for first, last in layout.fixed)
+    sizes = tuple(_concrete(size) for size in layout.sizes)
+    starts = tuple(None if start is None else _concrete(start) for start in layout.starts)
+    return idle_state(layout.structure, page_bytes, windows, fixed, sizes, layout.present, starts)
+
+
+def _concrete(value: Value) -> int:
+    if not isinstance(value, int):
+        raise ValueError(f"the layout has an open value {value!r} where a concrete one is needed")
+    return value
 
 
 def check_scenario(spec: ScenarioSpec, policy: Policy, page_bytes: int, seed: int = DEFAULT_SEED,
@@ -94,8 +112,7 @@ def check_scenario(spec: ScenarioSpec, policy: Policy, page_bytes: int, seed: in
             raise EncodingMismatch("check: the solver's values do not violate a property when replayed")
         result.open_values = values
         return result
-    initial = idle_state(layout.structure, page_bytes, layout.windows, layout.fixed, layout.sizes,
-                         layout.present, layout.starts)
+    initial = concrete_idle_state(layout, page_bytes)
     return run_concrete(spec, layout, policy, initial, moves)
 
 

@@ -108,6 +108,10 @@ class _Reader:
     def address(self, value: Any, where: str, any_ok: bool = True) -> Value:
         if any_ok and value == ANY:
             return ANY
+        return self.exact_address(value, where, hint_any=any_ok)
+
+    def exact_address(self, value: Any, where: str, hint_any: bool = False) -> int:
+        """A numeric address; with `hint_any`, its error offers "any" as well."""
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise self.fail(where, f"expected an address, got {shown(value)}")
         if isinstance(value, int):
@@ -117,7 +121,7 @@ class _Reader:
             try:
                 number = int(text, 0)
             except ValueError:
-                hint = ' or "any"' if any_ok else ""
+                hint = ' or "any"' if hint_any else ""
                 raise self.fail(where, f'{shown(value)} is not an address (write it like "0xfe800000"{hint})') from None
         if not 0 <= number < 1 << 64:
             raise self.fail(where, f"{shown(value)} is not a 64-bit address (0 to 0xffffffffffffffff)")
@@ -399,7 +403,7 @@ def _starts(r: _Reader, value: Any, where: str) -> tuple[int | None, ...] | None
     if value is None:
         return None
     values = value if isinstance(value, list) else [value]
-    return tuple(None if v == "unassigned" else r.address(v, where, any_ok=False) for v in values)
+    return tuple(None if v == "unassigned" else r.exact_address(v, where) for v in values)
 
 
 def _ranges(r: _Reader, value: Any, where: str) -> tuple[tuple[int, int], ...] | None:
@@ -408,6 +412,7 @@ def _ranges(r: _Reader, value: Any, where: str) -> tuple[tuple[int, int], ...] |
     if not isinstance(value, list):
         raise r.fail(where, "expected a list of [first, last] pairs")
     pairs = [r.range(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if any(not isinstance(x, int) for pair in pairs for x in pair):
+    exact = [(first, last) for first, last in pairs if isinstance(first, int) and isinstance(last, int)]
+    if len(exact) != len(pairs):
         raise r.fail(where, "expected addresses, not \"any\"")
-    return tuple(sorted(pairs))
+    return tuple(sorted(exact))

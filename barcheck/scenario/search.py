@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from barcheck.engine.unroll import SAT, UNKNOWN, TraceSolver, decode_state, decode_value, merge_states
+from barcheck.engine.session import SAT, UNKNOWN
+from barcheck.engine.unroll import TraceSolver, decode_state, decode_value, merge_states
 from barcheck.engine.tracecheck import boot_assumptions, constant_assumptions
 from model.events import transition
 from model.placement import FIRST_FIT

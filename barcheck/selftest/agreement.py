@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from barcheck.engine.checker import Settings, check, objectives
 from barcheck.selftest.mutants import MUTANTS, PROBE
-from barcheck.selftest.space import small_space
+from barcheck.engine.space import small_space
 from barcheck.engine.verdict import Verdict
 from model.ops import ConcreteOps
 from model.policies import BUILTIN, SAME_PROBE_AS_4_8, Policy, get_policy
@@ -59,8 +59,9 @@ class Agreement:
 def configured_shape(prop_id: str) -> Shape:
     """Every origin of the BAR and the foreign resource, one parent window, and every realloc start
     for the property that reads it."""
-    pins = (("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,)), ("bar_origin", (0, 1, 2, 3)),
-            ("parent_first", (0,)), ("parent_last", (255,)))
+    pins: tuple[tuple[str, tuple[int, ...]], ...] = (
+        ("bar_index", (0,)), ("bar_kind", (0,)), ("bar_prefetchable", (0,)), ("bar_origin", (0, 1, 2, 3)),
+        ("parent_first", (0,)), ("parent_last", (255,)))
     if prop_id == "alignment.preserved-across-realloc":
         pins += (("foreign_origin", (4,)), ("foreign_relation", (0,)), ("foreign_first", (224,)),
                  ("foreign_last", (255,)), ("realloc_start", tuple(range(0, 256, 16))))
@@ -146,6 +147,8 @@ def agree(case: Case, seed: int = 0) -> Agreement:
     if result.verdict is not expected:
         detail = f"solver {result.verdict.value}, enumeration {expected.value}: {result.reason}".rstrip(": ")
     elif expected is Verdict.COUNTEREXAMPLE:
+        if result.counterexample is None:
+            raise ValueError(f"{case.property}: a counterexample verdict without a counterexample")
         found = result.counterexample.scenario
         if found not in violations:
             detail = f"the solver's counterexample {found} is not a violation"

@@ -10,19 +10,18 @@ only when the base keeps the property on those very inputs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from barcheck.engine.checker import Settings
-from barcheck.cli.main import is_plain
 from barcheck.selftest.mutants import ALIGNMENT, GUEST, LIFETIME, MAPPING, MSIX, PROBE, Mutant
 from barcheck.engine.harness_distinguish import distinguish
 from barcheck.engine.recordcheck import RecordSettings, check_record
 from barcheck.engine.vmacheck import VmaSettings, check_vma
 from barcheck.engine.tracecheck import TraceSettings, check_trace
 from barcheck.engine.verdict import Verdict
-from barcheck.saved.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
-from model.policies import Policy, get_policy
+from barcheck.engine.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
+from model.policies import Policy, get_policy, is_plain
 from model.system import standard_structure
 from model.units import size_name
 from model.vma import vma_structure
@@ -117,6 +116,8 @@ def _pair_checks(policy: Policy, base: Policy, settings: KillSettings):
             def run(prop=prop, page=page):
                 found = distinguish(prop, policy, base, page, solver)
                 if found.status == "sat":
+                    if found.counterexample is None:
+                        raise ValueError(f"{prop.id}: a distinguishing answer without a counterexample")
                     return "killed", found.counterexample.explanation
                 return ("unknown" if found.status == "unknown" else "holds"), ""
             yield "pair", prop_id, page, run
@@ -160,7 +161,10 @@ def _judge(result, base: Policy) -> tuple[str, str]:
         return "unknown", ""
     if result.verdict is not Verdict.COUNTEREXAMPLE:
         return result.verdict.value, ""
-    replayed = replay_witness(witness_of(result), base)
+    witness = witness_of(result)
+    if witness is None:
+        raise ValueError(f"{result.property}: a counterexample verdict without a witness")
+    replayed = replay_witness(witness, base)
     if replayed.status != NO_LONGER_VIOLATES:
         return "base-also-fails", ""
     return "killed", _explanation(result)

@@ -22,7 +22,7 @@ from model.policies.msix import MsixRemap2016
 from model.policies.revocation import Linux58, Linux610
 from model.pgoff import OFFSET_SHIFT_BITS
 from model.ranges import Range, align_down, align_up, contains, is_aligned, overlaps, span
-from model.resource_tree import Child, fits_in_parent, request_resource
+from model.resource_tree import fits_in_parent, request_resource
 from model.vmm import GuestBar, Vmm
 
 PROBE, LIFETIME, MSIX, MAPPING, ALIGNMENT, GUEST = "probe", "lifetime", "msix", "mapping", "alignment", "guest"
@@ -307,6 +307,8 @@ class QemuExpandsShared(Vmm):
 
 def _with_vmm(vmm: Vmm) -> Policy:
     host = get_policy("qemu-subpage")
+    if not isinstance(host, Configured):
+        raise TypeError(f"policy {host.name} is not a configured host policy")
     return Configured(host.base, PciCore(), (), vmm=vmm, name=vmm.name)
 
 

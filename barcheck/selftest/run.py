@@ -111,8 +111,8 @@ def coverage_tasks() -> list[tuple[str, str, str, int]]:
     for prop_id, prop in sorted(REGISTRY.items()):
         policies = guest_catalogue() if prop.needs_vmm else catalogue()
         tasks += [("pair", prop_id, p.name, page) for p in policies for page in COVERAGE_PAGES]
-    for prop_id, prop in sorted(RECORD_PROPERTIES.items()):
-        policies = guest_catalogue() if prop.needs_vmm else msix_catalogue()
+    for prop_id, record in sorted(RECORD_PROPERTIES.items()):
+        policies = guest_catalogue() if record.needs_vmm else msix_catalogue()
         tasks += [("function", prop_id, p.name, page) for p in policies for page in COVERAGE_PAGES]
     return tasks
 

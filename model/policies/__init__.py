@@ -42,7 +42,7 @@ CATALOGUE_COMPOSITIONS = (
 
 
 USER: dict[str, Policy] = {}
-"""Policies loaded from user files in this process, by name (see barcheck/inputs/userpolicy.py)."""
+"""Policies loaded from user files in this process, by name (see barcheck/engine/userpolicy.py)."""
 
 
 def register_user_policy(policy: Policy) -> None:
@@ -118,3 +118,8 @@ def guest_catalogue() -> list[Policy]:
 __all__ = ["BUILTIN", "USER", "register_user_policy", "CATALOGUE_COMPOSITIONS", "GUEST_CATALOGUE", "SAME_MAPPING_AS_4_8", "SAME_PROBE_AS_4_8",
            "VMMS", "guest_catalogue", "mapping_catalogue", "msix_catalogue", "Configured", "PciCore", "Policy", "ProbeOutcome",
            "ProbeRequest", "UnknownPolicy", "catalogue", "get_policy"]
+
+
+def is_plain(policy: Policy) -> bool:
+    """No PCI-core modifier: the trace and scenario models (natural alignment) cover it."""
+    return policy.pci_core == PciCore()

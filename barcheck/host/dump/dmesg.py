@@ -163,7 +163,7 @@ class _State:
     def dump(self) -> HostDump:
         bars = tuple(sorted(self.bars.values(), key=lambda b: (b.device, b.index)))
         windows = tuple(sorted(self.windows.values(), key=lambda w: (w.first, w.last)))
-        notes = ("the kernel log lists no platform (non-PCI) resources; add --iomem to see them",)
+        notes: tuple[str, ...] = ("the kernel log lists no platform (non-PCI) resources; add --iomem to see them",)
         if not windows:
             notes += ("no root bus resource or bridge window line: host-bridge windows are unknown",)
         return HostDump(self.path, FORMAT, bars=bars, windows=windows, devices=tuple(sorted(self.devices)),

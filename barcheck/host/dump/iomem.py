@@ -93,7 +93,8 @@ def _classify(entries: list[_Entry], path: str) -> tuple[list[DumpBar], list[Dum
     windows: list[DumpWindow] = []
     others: list[DumpOther] = []
     for i, entry in enumerate(entries):
-        parent = None if parents[i] is None else entries[parents[i]]
+        parent_index = parents[i]
+        parent = None if parent_index is None else entries[parent_index]
         if parent is not None and parent.role in ("bar", "claim"):
             entry.role = "claim"
         elif BUS.match(entry.name) or (i in device_children and not DEVICE.match(entry.name)):
@@ -126,9 +127,9 @@ def _parents(entries: list[_Entry]) -> list[int | None]:
 def _device_children(entries: list[_Entry], parents: list[int | None]) -> dict[int, int]:
     """Entry index -> its first child named by a PCI address."""
     found: dict[int, int] = {}
-    for i, entry in enumerate(entries):
-        if parents[i] is not None and DEVICE.match(entry.name):
-            found.setdefault(parents[i], i)
+    for i, (entry, parent) in enumerate(zip(entries, parents)):
+        if parent is not None and DEVICE.match(entry.name):
+            found.setdefault(parent, i)
     return found
 
 
@@ -151,5 +152,8 @@ def _domain(entries: list[_Entry], device_children: dict[int, int], i: int) -> i
 
 
 def _device(name: str) -> str:
-    domain, bus, dev, fn = DEVICE.match(name).groups()
+    match = DEVICE.match(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a PCI device address")
+    domain, bus, dev, fn = match.groups()
     return f"{domain.lower()}:{bus.lower()}:{dev.lower()}.{fn}"

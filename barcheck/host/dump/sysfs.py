@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Sequence
 
 from barcheck.host.dump.common import (LIMIT_HINT, Warnings, bar_span_bytes, display_path, first_line, read_text,
                                       text_lines)
@@ -75,8 +76,8 @@ def parse(text: str, path: str) -> HostDump:
             per_device.setdefault(device, [])
         elif grep:
             per_device.setdefault(grep.group(2).lower(), []).append((number, grep.group(3)))
-        elif (device or single) is not None and TRIPLE.match(line):
-            per_device.setdefault(device or single, []).append((number, line))
+        elif (owner := device or single) is not None and TRIPLE.match(line):
+            per_device.setdefault(owner, []).append((number, line))
         else:
             if line.startswith("==>"):
                 device = None
@@ -118,7 +119,7 @@ def _from_directory(path: str, max_bytes: int) -> HostDump:
 
 
 def _dump(path: str, per_device: dict[str, list[tuple[int, str]]],
-          stray: list[tuple[int, str]] = (), cut_device: str | None = None, head_form: bool = False) -> HostDump:
+          stray: Sequence[tuple[int, str]] = (), cut_device: str | None = None, head_form: bool = False) -> HostDump:
     warnings = Warnings(path)
     for number, line in stray[:MAX_STRAY_WARNINGS]:
         warnings.general(number, f"not a resource line of any device, skipped: {line.strip()[:60]!r}")
@@ -146,7 +147,8 @@ def _device(device: str, rows: list[tuple[int, str]], warnings: Warnings, bars: 
             warnings.device(device, number, f"unreadable resource line {line.strip()[:60]!r}, its slot is skipped")
             triples.append(None)
             continue
-        triples.append((number, *(int(group, 16) for group in match.groups())))
+        start, end, flags = (int(group, 16) for group in match.groups())
+        triples.append((number, start, end, flags))
     count = len(triples)
     if count not in FULL_COUNTS:
         if not prefix_ok:

@@ -1,6 +1,6 @@
 """Saved counterexamples: the concrete inputs of each kind, and replaying them on the concrete semantics.
 
-A witness (`barcheck.saved.witness/1`) holds exactly what the concrete replay of
+A witness (`barcheck.witness/1`) holds exactly what the concrete replay of
 its engine consumed: a `PairScenario` and `Shape`; a trace's structure, boot
 state and moves; a record's fields and options; or the four numbers of a
 pgoff round trip.  `replay_witness` runs it again against today's policy and
@@ -10,7 +10,7 @@ property code and says whether it still violates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, RoundTripCounterexample, assumptions as round_trip_assumptions
 from barcheck.engine.pgoffcheck import claims as round_trip_claims, replay_round_trip
@@ -18,9 +18,9 @@ from barcheck.engine.recordcheck import RecordCounterexample, RecordSettings, re
 from barcheck.engine.vmacheck import replay_vma
 from barcheck.engine.tracecheck import TraceCounterexample, TraceSettings, boot_assumptions, constant_assumptions, replay_trace
 from barcheck.engine.verdict import EncodingMismatch, Result, Verdict
-from barcheck.render.describe import clause_text
+from barcheck.engine.describe import clause_text
 from barcheck.engine.replay import replay as replay_pair
-from barcheck.render.vma import VmaCounterexample
+from barcheck.engine.vmatrace import VmaCounterexample
 from barcheck.engine.wire import WireError, decode, encode
 from model.ops import ConcreteOps
 from model.pgoff import page_shift_of
@@ -35,7 +35,7 @@ from properties.record import RECORD_PROPERTIES, RecordOptions
 from properties.revoke import VMA_PROPERTIES, boot_clauses as vma_boot_clauses, constant_clauses as vma_constant_clauses
 from properties.trace import TRACE_PROPERTIES
 
-WITNESS_SCHEMA = "barcheck.saved.witness/1"
+WITNESS_SCHEMA = "barcheck.witness/1"
 STILL_VIOLATES, NO_LONGER_VIOLATES, NOT_A_VALID_INPUT = "violates", "holds", "invalid"
 
 
@@ -104,7 +104,7 @@ def replay_witness(witness: Mapping[str, Any], policy: Policy | None = None) -> 
     page_bytes = decode(int, witness.get("page_size"), "replay.page_size")
     if page_bytes <= 0 or page_bytes & (page_bytes - 1):
         raise WireError(f"replay.page_size: {page_bytes:#x} is not a power of two")
-    engines = {"pair": _replay_pair, "trace": _replay_trace, "vma": _replay_vma,
+    engines: dict[str, Callable[..., Replayed]] = {"pair": _replay_pair, "trace": _replay_trace, "vma": _replay_vma,
                "round-trip": _replay_round_trip, "record": _replay_record}
     engine = witness.get("engine")
     if engine not in engines:
@@ -126,7 +126,7 @@ def _policy(witness: Mapping[str, Any]) -> Policy:
 
 def _lookup(table: Mapping[str, Any], witness: Mapping[str, Any], engine: str) -> Any:
     prop_id = witness.get("property")
-    if prop_id not in table:
+    if not isinstance(prop_id, str) or prop_id not in table:
         raise WireError(f"replay.property: {prop_id!r} is not a {engine} property "
                         f"(known: {', '.join(sorted(table))})")
     return table[prop_id]

@@ -55,7 +55,7 @@ def _why_no_mmap(st: Structure, state: State, b: int, policy: Policy | None) -> 
     return "no mmap (the rest of its page cannot be reserved: it is taken)"
 
 
-def _probe_text(st: Structure, t: Taken, policy: Policy) -> str:
+def _probe_text(st: Structure, t: Taken, policy: Policy | None) -> str:
     parts = []
     for b in st.devices[t.event.target].bars:
         a = t.after
@@ -86,7 +86,7 @@ def _released(st: Structure, t: Taken) -> str:
     return "; released " + ", ".join(_range(t.before.dummy[b].first, t.before.dummy[b].last) for b in gone)
 
 
-def describe_step(st: Structure, t: Taken, policy: Policy) -> str:
+def describe_step(st: Structure, t: Taken, policy: Policy | None) -> str:
     kind, target = t.event.kind, t.event.target
     if kind.target_kind == "device":
         name = st.devices[target].name

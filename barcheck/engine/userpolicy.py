@@ -16,19 +16,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
-import functools
 import hashlib
-import importlib.util
 import inspect
 import re
 import sys
-import sysconfig
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from barcheck.cli.util import UsageError
+from barcheck.inputs.errors import UsageError
+from barcheck.inputs.sourcefiles import is_users_file, line_in
 from model.policies import BUILTIN, USER, VMMS, Policy, register_user_policy
 from model.policies.alignment import MODIFIERS, PciCore
 from model.policies.base import (PGOFF_PFN, PGOFF_REGION, POPULATE_AT_FAULT, POPULATE_AT_MMAP, REVOKE_MAPPING_RANGE,
@@ -142,17 +140,6 @@ def _execute(shown: str, path: Path, source: str, sha256: str) -> types.ModuleTy
                               f"loading the file raised {type(err).__name__}: {err}") from None
     return module
 
-
-def line_in(err: BaseException, path: str) -> int | None:
-    """The last line of `path` in the exception's traceback."""
-    line, tb = None, err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    if line is None and isinstance(err, SyntaxError) and err.filename == path:
-        line = err.lineno
-    return line
 
 
 def _choose_class(shown: str, module: types.ModuleType) -> type:
@@ -305,9 +292,9 @@ def _instantiate(shown: str, path: str, cls: type, class_line: int) -> Policy:
     own = vars(cls)
     if "title" not in own:
         doc = inspect.getdoc(cls) or ""
-        policy.title = doc.splitlines()[0] if doc else f"user policy {policy.name}"  # type: ignore[misc]
+        policy.title = doc.splitlines()[0] if doc else f"user policy {policy.name}"
     if "kernel_ref" not in own:
-        policy.kernel_ref = f"user policy file {shown}"  # type: ignore[misc]
+        policy.kernel_ref = f"user policy file {shown}"
     return policy
 
 
@@ -336,25 +323,8 @@ the user's helpers, dropped with the policies so that a second revision imports 
 
 def _is_users(module: types.ModuleType) -> bool:
     filename = getattr(module, "__file__", None)
-    return bool(filename) and is_users_file(filename)
+    return isinstance(filename, str) and is_users_file(filename)
 
-
-def is_users_file(filename: str) -> bool:
-    """A file that is neither barcheck's model and engine, nor installed (z3 included), nor the standard
-    library's: a policy file or a helper module of one."""
-    if filename.startswith("<"):
-        return False
-    resolved = Path(filename).resolve()
-    return not any(resolved.is_relative_to(root) for root in _trusted_roots())
-
-
-@functools.cache
-def _trusted_roots() -> tuple[Path, ...]:
-    own = [Path(__file__).resolve().parents[2] / part for part in ("model", "properties", "barcheck")]
-    installed = [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")]
-    z3_spec = importlib.util.find_spec("z3")
-    z3_dir = [Path(z3_spec.origin).resolve().parent] if z3_spec and z3_spec.origin else []
-    return tuple(own + installed + z3_dir)
 
 
 def forget_user_policies() -> None:
