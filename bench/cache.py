@@ -43,7 +43,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "home")
         from barcheck.engine import cache as cache_module
-        from barcheck.engine.jobs import execute
+        from barcheck.run.jobs import execute
         cache = cache_module.open_cache(str(Path(scratch) / "cache"))
         print(f"{'engine':<11} {'verdict':<15} {'bytes':>7} {'put':>7} {'hit':>7} {'old hit':>8}")
         for job in cheap_jobs():
@@ -66,7 +66,7 @@ def main() -> int:
 def cheap_jobs() -> list:
     """One quick check of every engine (counterexamples of each kind of trace, a proof and a measure)."""
     from barcheck.engine.checker import Settings
-    from barcheck.engine.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job
+    from barcheck.run.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job
     from barcheck.engine.msixmeasure import MeasureSettings
     from barcheck.engine.pgoffcheck import RoundTripSettings
     from barcheck.engine.recordcheck import RecordSettings

@@ -1,7 +1,7 @@
 """How long the patch gate takes on examples/policies/munmap_release.py, and what it costs to choose.
 
 Prints, for one run each (wall seconds, exit code, rows):
-- the recording alone: which checks read the file's members (barcheck/engine/depends.py);
+- the recording alone: which checks read the file's members (barcheck/run/depends.py);
 - `barcheck diff --policy linux-4.8 --policy munmap_release.py` with the default selection at 4K,
   with 3 device slots (the default) and with 2, and with 2 slots and a 40M budget (the CI setting).
 

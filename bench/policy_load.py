@@ -16,7 +16,7 @@ from pathlib import Path
 import z3
 
 from barcheck.engine import policycheck
-from barcheck.engine.userpolicy import CHECKED, forget_user_policies, load_policy_file
+from barcheck.run.userpolicy import CHECKED, forget_user_policies, load_policy_file
 from model.policies import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ HEADER = """# The code, one line per module
 For a newcomer: every Python module of barcheck, model and properties, with the first line of its
 docstring. Layers, bottom up: `model/` (the semantics, written once against `Ops`), `properties/`,
 `barcheck/inputs/`, `barcheck/engine/` (the only code that creates or asks a z3 solver, through
-`engine/session.py`), then the consumers of results (`render/`, `saved/`, `scenario/`, `host/`,
+`engine/session.py`), `barcheck/run/` (jobs, the cache, user policy files), then the consumers of results (`render/`, `saved/`, `scenario/`, `host/`,
 `conform/`, `selftest/`), and `barcheck/cli/` on top. `tests/test_layers.py` checks the layers,
 that imports go only downwards, that there are no import cycles and that only the session makes a
 solver. Regenerate this file with `python3 scripts/code_map.py` after adding a module.

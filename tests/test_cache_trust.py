@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from barcheck.engine import cache as cache_module
-from barcheck.engine.cache import Cache, UntrustedCache, load_user_key, open_cache, user_key_path
+from barcheck.run.cache import Cache, UntrustedCache, load_user_key, open_cache, user_key_path
 from barcheck.engine.sources import inputs_digest
 from barcheck.engine.checker import Settings
 from barcheck.cli.main import main
-from barcheck.engine.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, execute, run_jobs
+from barcheck.run.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, execute, run_jobs
 from barcheck.engine.msixmeasure import MeasureSettings
 from barcheck.engine.pgoffcheck import RoundTripSettings
 from barcheck.engine.recordcheck import RecordSettings
@@ -325,7 +325,7 @@ def outcomes():
 
 
 def test_the_cheap_jobs_cover_every_engine_and_trace_kind(outcomes):
-    from barcheck.engine.jobs import ENGINES
+    from barcheck.run.jobs import ENGINES
     assert {job.engine for job in CHEAP_JOBS} == set(ENGINES)
     traces = {type(r.trace).__name__ for r in outcomes if getattr(r, "verdict", None) is Verdict.COUNTEREXAMPLE}
     assert traces == {"NoneType", "RecordCounterexample", "RoundTripCounterexample", "TraceCounterexample",

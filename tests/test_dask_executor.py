@@ -23,9 +23,9 @@ import pytest
 
 from barcheck.cli.main import build_parser, main
 from barcheck.engine import dask_executor
-from barcheck.engine.dask_executor import DaskExecutor
-from barcheck.engine.jobs import PAIR, Job, Workers, run_jobs
-from barcheck.engine.userpolicy import forget_user_policies, load_policy_file
+from barcheck.run.dask_executor import DaskExecutor
+from barcheck.run.jobs import PAIR, Job, Workers, run_jobs
+from barcheck.run.userpolicy import forget_user_policies, load_policy_file
 from barcheck.inputs.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.engine.cache import Cache, open_cache
+from barcheck.run.cache import Cache, open_cache
 from barcheck.engine.sources import inputs_digest
 from barcheck.engine.checker import Settings
 from barcheck.cli.main import main
-from barcheck.engine.jobs import PAIR, RECORD, TRACE, Job, run_jobs
+from barcheck.run.jobs import PAIR, RECORD, TRACE, Job, run_jobs
 from barcheck.engine.recordcheck import RecordSettings
 from barcheck.engine.tracecheck import TraceSettings
 from barcheck.engine.verdict import Verdict
@@ -157,7 +157,7 @@ def test_the_msix_measure_is_cached_too(tmp_path):
 
 
 def test_a_cache_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
-    import barcheck.engine.cache as cache_module
+    import barcheck.run.cache as cache_module
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -183,3 +183,14 @@ def test_verdicts_only_falls_back_to_the_full_engine_when_the_fresh_solver_gives
     assert fast.verdict is full.verdict is Verdict.COUNTEREXAMPLE
     assert fast.counterexample.scenario == full.counterexample.scenario
     assert fast.notes == (), "a result from the full engine is explained, so it carries no verdicts-only note"
+
+
+def test_heavy_batches_start_first_and_results_keep_their_order():
+    from barcheck.run.jobs import PAIR, TRACE, _in_order, heaviest_first
+    pair = Job(PAIR, "isolation.window", "linux-4.8", 4096, None)
+    trace = Job(TRACE, "dummy.no-leak", "linux-4.8", 4096, None, 2)
+    batches = [[pair], [trace, trace], [pair, pair], [trace]]
+    order = heaviest_first(batches)
+    assert order == [1, 3, 2, 0]
+    produced = iter([f"outcome {i}" for i in order])
+    assert list(_in_order(produced, order)) == ["outcome 0", "outcome 1", "outcome 2", "outcome 3"]

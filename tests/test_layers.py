@@ -2,8 +2,9 @@
 
 (tests/test_architecture.py checks the older rules: z3 imports and the ops layer.)
 
-Layers, bottom up: model/ (the semantics), properties/, barcheck/inputs/, barcheck/engine/, then the
-consumers of results (render, saved, scenario, host, conform, selftest), and barcheck/cli/ on top.
+Layers, bottom up: model/ (the semantics), properties/, barcheck/inputs/, barcheck/engine/,
+barcheck/run/ (jobs, cache, user policy files), then the consumers of results (render, saved,
+scenario, host, conform, selftest), and barcheck/cli/ on top.
 Imports inside functions count: a cycle hidden in a function is still a cycle.
 """
 
@@ -17,9 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("model", "properties", "barcheck")
-LAYER = {"model": 0, "properties": 1, "barcheck.inputs": 2, "barcheck.engine": 3,
-         "barcheck.render": 4, "barcheck.saved": 5, "barcheck.scenario": 5, "barcheck.host": 5,
-         "barcheck.conform": 5, "barcheck.selftest": 6, "barcheck.cli": 7}
+LAYER = {"model": 0, "properties": 1, "barcheck.inputs": 2, "barcheck.engine": 3, "barcheck.run": 4,
+         "barcheck.render": 5, "barcheck.saved": 6, "barcheck.scenario": 6, "barcheck.host": 6,
+         "barcheck.conform": 6, "barcheck.selftest": 7, "barcheck.cli": 8}
 SOLVER_FACTORIES = {"Solver", "SolverFor", "SimpleSolver", "Optimize", "Fixedpoint", "Then", "Tactic"}
 SOLVER_OWNER = "barcheck.engine.session"
 

@@ -1,6 +1,6 @@
 """The patch gate: a policy file is checked by every check whose encoding reads what it overrides.
 
-The dependency is recorded from the engines (barcheck/engine/depends.py), so these tests check it against
+The dependency is recorded from the engines (barcheck/run/depends.py), so these tests check it against
 what each engine is known to read, and check that a member no selected check reads is refused.
 """
 
@@ -15,11 +15,11 @@ import pytest
 
 from barcheck.engine.checker import Settings
 from barcheck.cli.main import main
-from barcheck.engine.depends import EVERYTHING, Recorder, changed_members
-from barcheck.engine.jobs import PAIR, TRACE, VMA, Job
+from barcheck.run.depends import EVERYTHING, Recorder, changed_members
+from barcheck.run.jobs import PAIR, TRACE, VMA, Job
 from barcheck.engine.vmacheck import VmaSettings
 from barcheck.engine.tracecheck import TraceSettings
-from barcheck.engine.userpolicy import forget_user_policies
+from barcheck.run.userpolicy import forget_user_policies
 from model.events import EventKind, KERNEL_EVENTS
 from model.policies import get_policy
 from model.vma import VmaEventKind

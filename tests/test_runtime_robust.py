@@ -344,7 +344,7 @@ def test_workers_die_at_once_when_the_parent_is_killed() -> None:
 def test_a_worker_whose_parent_is_already_gone_exits() -> None:
     """The race: the parent died before the worker asked to be killed with it."""
     def run(parent: str) -> subprocess.CompletedProcess:
-        code = f"import os; from barcheck.engine.jobs import die_with_parent; die_with_parent({parent}); print('alive')"
+        code = f"import os; from barcheck.run.jobs import die_with_parent; die_with_parent({parent}); print('alive')"
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     orphan = run("os.getppid() + 1")
     assert orphan.returncode == 1 and orphan.stdout == ""
@@ -477,7 +477,7 @@ def test_prove_with_an_over_long_file_name_exits_2_and_changes_nothing(out_dir, 
 
 ORPHAN = """
 import os, sys, time
-from barcheck.engine.jobs import _watch_parent
+from barcheck.run.jobs import _watch_parent
 _watch_parent(os.getppid())
 print("watching", flush=True)
 time.sleep(60)

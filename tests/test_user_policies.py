@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.engine.cache import Cache
+from barcheck.run.cache import Cache
 from barcheck.cli.main import main
 from barcheck.cli.policy import classify
-from barcheck.engine.jobs import PAIR, Job
+from barcheck.run.jobs import PAIR, Job
 from barcheck.selftest.mutants import MUTANTS
 from barcheck.engine.policycheck import PolicyCheckError, check_policy
-from barcheck.engine.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
+from barcheck.run.userpolicy import PolicyFileError, forget_user_policies, load_policy_file
 from model.policies import BUILTIN, USER, get_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,7 +346,7 @@ def test_a_policy_file_edited_during_the_run_stops_it_with_a_usage_error(tmp_pat
     """Workers load the file again and find other bytes than the parent checked: exit 2, no hang."""
     from barcheck.engine.checker import Settings
     from barcheck.cli.util import UsageError
-    from barcheck.engine.jobs import run_jobs
+    from barcheck.run.jobs import run_jobs
     path = write(tmp_path, "edited.py", HEAD + "class P(Linux48):\n    name = 'edited'\n")
     load_policy_file(str(path))
     path.write_text(path.read_text() + "# edited\n")

@@ -13,7 +13,7 @@ from barcheck.engine.pgoffcheck import ROUND_TRIP_ID
 from barcheck.engine.tracecheck import DEFAULT_DEPTH
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.inputs.textsafe import excerpt
-from barcheck.engine.userpolicy import (PolicyFileError, policy_file_of, resolve as resolve_policy_spec)
+from barcheck.run.userpolicy import (PolicyFileError, policy_file_of, resolve as resolve_policy_spec)
 from barcheck.saved.witness_check import MAX_DEVICES, MAX_MOVES
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES

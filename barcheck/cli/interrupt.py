@@ -10,7 +10,7 @@ cleanups (see `on_interrupt`), writes the message and ends the process.  A secon
 SIGINT, or one after the command has finished, ends the process the same way at once.
 
 z3 would catch SIGINT itself during a check and answer UNKNOWN; barcheck.engine.ctrl_c turns that off.
-Worker processes are born with SIGINT blocked and ignore it (barcheck/engine/jobs.py): Ctrl-C is the parent's.
+Worker processes are born with SIGINT blocked and ignore it (barcheck/run/jobs.py): Ctrl-C is the parent's.
 Only the standard library is imported here, so installing costs nothing.
 """
 

@@ -26,7 +26,7 @@ from barcheck.engine.msixmeasure import (MEASURE_ID, MEASURE_TITLE)
 from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.inputs.textsafe import escape_control
-from barcheck.engine.userpolicy import (watching_policy_files)
+from barcheck.run.userpolicy import (watching_policy_files)
 from barcheck.engine.verdict import InternalError, Verdict
 from model.pci import ScenarioError
 from model.policies import (BUILTIN, VMMS, UnknownPolicy, get_policy)

@@ -2,7 +2,7 @@
 something no selected check reads.
 
 A check's verdict can differ from the unpatched kernel's only if its encoding
-reads a member the file overrides; barcheck/engine/depends.py records those reads
+reads a member the file overrides; barcheck/run/depends.py records those reads
 from the engines themselves.  A member nothing reads would be silently
 untested, so it is an error that names it.
 """
@@ -13,9 +13,9 @@ import ast
 from pathlib import Path
 
 from barcheck.cli.util import UsageError
-from barcheck.engine.depends import EVERYTHING, Recorder, changed_members, file_members
-from barcheck.engine.jobs import Job
-from barcheck.engine.userpolicy import policy_file_of
+from barcheck.run.depends import EVERYTHING, Recorder, changed_members, file_members
+from barcheck.run.jobs import Job
+from barcheck.run.userpolicy import policy_file_of
 from model.policies import Policy, get_policy
 
 _RECORDERS: dict[Policy, Recorder] = {}

@@ -9,7 +9,7 @@ from typing import Any, Callable, TextIO
 
 from barcheck.cli.policy_template import class_name, render_template, rule_lines
 from barcheck.inputs.textsafe import excerpt
-from barcheck.engine.userpolicy import NAME_PATTERN, forget_user_policies, policy_file_of
+from barcheck.run.userpolicy import NAME_PATTERN, forget_user_policies, policy_file_of
 from model.policies import BUILTIN, VMMS
 from model.policies.alignment import MODIFIERS
 from model.units import size_name

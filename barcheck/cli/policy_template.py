@@ -6,7 +6,7 @@ import inspect
 import re
 from typing import Any
 
-from barcheck.engine.userpolicy import rules_of
+from barcheck.run.userpolicy import rules_of
 from model.policies import BUILTIN, Policy
 
 

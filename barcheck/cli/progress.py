@@ -7,7 +7,7 @@ import os
 from typing import Any, Callable, TextIO
 
 from barcheck.cli.util import UsageError
-from barcheck.engine.jobs import Job, Workers
+from barcheck.run.jobs import Job, Workers
 from barcheck.engine.verdict import Result
 
 PROGRESS_MODES = ("auto", "lines", "none")
@@ -51,7 +51,7 @@ class _SchedulerAction(argparse.Action):
         address = str(values)
         if not address.strip():
             raise UsageError("--scheduler: give a Dask scheduler address (tcp://HOST:PORT) or local")
-        from barcheck.engine.dask_executor import DaskExecutor, check_scheduler
+        from barcheck.run.dask_executor import DaskExecutor, check_scheduler
         check_scheduler(address)
         setattr(namespace, self.dest, address)
         namespace.jobs = Workers(namespace.jobs, DaskExecutor(address))
@@ -61,7 +61,7 @@ def open_cache_option(directory: str | None):
     """The `--cache DIR` cache; a directory or key file that is unsafe to trust is a usage error."""
     if directory is None:
         return None
-    from barcheck.engine.cache import UntrustedCache, open_cache, printable
+    from barcheck.run.cache import UntrustedCache, open_cache, printable
     try:
         return open_cache(directory)
     except UntrustedCache as err:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import barcheck
 from barcheck.engine.checker import Settings
-from barcheck.engine.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
+from barcheck.run.jobs import MEASURE, PAIR, RECORD, ROUND_TRIP, TRACE, VMA, Job, run_jobs
 from barcheck.cli.progress import open_cache_option, progress_printer
 from barcheck.cli.util import (UsageError, check_out_dir, write_files_atomically)
 from barcheck.render.text import RENDERERS, document, render_markdown, summary_line
@@ -22,7 +22,7 @@ from barcheck.engine.tracecheck import TraceSettings
 from barcheck.engine.vmacheck import VmaSettings
 from barcheck.engine.session import z3_version
 from barcheck.cli.patchgate import dependent_checks, overridden_members, require_files_read
-from barcheck.engine.userpolicy import (loaded_files, policy_file_of)
+from barcheck.run.userpolicy import (loaded_files, policy_file_of)
 from barcheck.engine.verdict import Result, Verdict
 from model.policies import (BUILTIN, Policy, get_policy, guest_catalogue,
                             mapping_catalogue, msix_catalogue)
@@ -82,7 +82,7 @@ def solve_selection(args: argparse.Namespace, stderr: TextIO,
     """Results, measures and meta of the checks `args` select (the prove and matrix options).
 
     With a policy file among the policies and no --property, only the checks whose encoding reads a
-    member the file overrides run (barcheck/engine/depends.py); `keep` gives that selection instead (diff)."""
+    member the file overrides run (barcheck/run/depends.py); `keep` gives that selection instead (diff)."""
     policies = select_policies(args.policy)
     args = argparse.Namespace(**{**vars(args), "mode": effective_mode(args, policies),
                                  "mode_given": getattr(args, "mode_given", args.mode is not None)})

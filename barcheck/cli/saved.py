@@ -56,7 +56,7 @@ def _policy_file_option(parser) -> None:
 
 
 def _load_policy_files(args: argparse.Namespace, usage_error: type[Exception]) -> None:
-    from barcheck.engine.userpolicy import PolicyFileError, load_policy_file
+    from barcheck.run.userpolicy import PolicyFileError, load_policy_file
     for policy_file in args.policy_file:
         try:
             load_policy_file(policy_file)

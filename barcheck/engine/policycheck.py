@@ -1,7 +1,7 @@
 """The check a user policy passes before anything is proved about it.
 
 1. Misuse trap.  While the policy's rules run on Z3 bit-vectors (here, and
-   again in every proof: `barcheck.engine.userpolicy.watching_policy_files`), Python's
+   again in every proof: `barcheck.run.userpolicy.watching_policy_files`), Python's
    operators on words are intercepted when they are called from the policy
    file or from any other file that is not barcheck's own, installed (z3
    included) or the standard library's (a helper module the policy imports): `<`, `<=`, `>`, `>=`, `>>`, `/` and `%` are signed on bit-vectors;

@@ -181,7 +181,7 @@ class OneStep:
 
 def encode_system(policy: Policy, st: Structure, page_bytes: int, settings: TraceSettings) -> OneStep:
     """Build, without solving, the terms of the transition system every property shares: constant,
-    boot and invariant clauses and one step of every event (barcheck/engine/depends.py records the reads)."""
+    boot and invariant clauses and one step of every event (barcheck/run/depends.py records the reads)."""
     run = _Run(TraceProperty("", "", ""), policy, st, page_bytes, settings)
     ts, state = _setup(run)
     boot_assumptions(ts.ops, policy, st, state)

@@ -179,7 +179,7 @@ class OneVmaStep:
 
 def encode_system(policy: Policy, st: VmaStructure, page_bytes: int, settings: VmaSettings) -> OneVmaStep:
     """Build, without solving, the terms every property shares: constant, boot and invariant clauses and
-    one step of every event (barcheck/engine/depends.py records the reads)."""
+    one step of every event (barcheck/run/depends.py records the reads)."""
     run = _Run(VmaProperty("", "", ""), policy, st, page_bytes, settings)
     ts, s = _setup(run)
     boot_clauses(ts.ops, policy, st, s)

@@ -42,7 +42,7 @@ CATALOGUE_COMPOSITIONS = (
 
 
 USER: dict[str, Policy] = {}
-"""Policies loaded from user files in this process, by name (see barcheck/engine/userpolicy.py)."""
+"""Policies loaded from user files in this process, by name (see barcheck/run/userpolicy.py)."""
 
 
 def register_user_policy(policy: Policy) -> None:

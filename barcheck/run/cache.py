@@ -33,8 +33,8 @@ import typing
 from pathlib import Path
 from typing import Any, Callable
 
-from barcheck.engine.jobs import MEASURE, Job
-from barcheck.engine.userpolicy import policy_file_of
+from barcheck.run.jobs import MEASURE, Job
+from barcheck.run.userpolicy import policy_file_of
 from barcheck.engine.verdict import Result, Verdict
 from barcheck.engine.wire import WireError, decode, encode
 
@@ -446,7 +446,7 @@ def _check_contents(directory: Path) -> None:
 
 
 def user_key_path() -> Path:
-    """`$XDG_CACHE_HOME/barcheck/engine/cache-key` (an absolute XDG_CACHE_HOME only), else `~/.cache/barcheck/engine/cache-key`."""
+    """`$XDG_CACHE_HOME/barcheck/cache-key` (an absolute XDG_CACHE_HOME only), else `~/.cache/barcheck/cache-key`."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "barcheck" / "cache-key"
 

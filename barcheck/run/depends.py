@@ -16,7 +16,7 @@ import dataclasses
 import inspect
 from typing import Any, Callable, Iterable
 
-from barcheck.engine.jobs import TRACE, VMA, Job, run_with_policy
+from barcheck.run.jobs import TRACE, VMA, Job, run_with_policy
 from model.policies import Policy
 from model.policies.composed import Configured
 

@@ -45,7 +45,7 @@ Outcome = Any
 
 def execute(job: Job) -> Outcome:
     """Run one job in this process (with user policy files watched for operator misuse)."""
-    from barcheck.engine.userpolicy import WORKER_ERRORS, watching_policy_files
+    from barcheck.run.userpolicy import WORKER_ERRORS, watching_policy_files
     if WORKER_ERRORS:
         from barcheck.inputs.errors import UsageError
         raise UsageError(f"--policy: {WORKER_ERRORS[0]}")
@@ -102,7 +102,7 @@ Executor = Callable[[list[list[Job]], int], Iterator[list[Outcome]]]
 
 class Workers(int):
     """`--jobs N`, with the executor to run the batches on when it is not the local process pool
-    (barcheck/engine/dask_executor.py for `--scheduler`)."""
+    (barcheck/run/dask_executor.py for `--scheduler`)."""
 
     executor: Executor | None
 
@@ -148,17 +148,40 @@ def _solve(batches: list[list[Job]], workers: int) -> Iterator[list[Outcome]]:
         yield from map(execute_group, batches)
         return
     from barcheck.engine.signals import sigint_blocked
-    from barcheck.engine.userpolicy import loaded_files
+    from barcheck.run.userpolicy import loaded_files
+    order = heaviest_first(batches)
     pool = None
     try:
         start_resource_tracker()
         with sigint_blocked():  # workers are born with SIGINT blocked: Ctrl-C is the parent's to handle
             pool = multiprocessing.get_context("spawn").Pool(min(workers, len(batches)), start_worker,
                                                              (os.getpid(), loaded_files()))
-        yield from pool.imap(execute_group, batches)
+        yield from _in_order(pool.imap(execute_group, [batches[i] for i in order]), order)
     finally:
         if pool is not None:
             pool.terminate()
+
+
+HEAVY_ENGINES = (TRACE, VMA, MEASURE)
+"""Engines whose checks take seconds each: their batches start first, so no worker is left
+with a long batch while the others idle at the end."""
+
+
+def heaviest_first(batches: list[list[Job]]) -> list[int]:
+    """Batch indices in the order to start them: heavy engines first, longer batches first, else as given."""
+    return sorted(range(len(batches)),
+                  key=lambda i: (batches[i][0].engine not in HEAVY_ENGINES, -len(batches[i]), i))
+
+
+def _in_order(solved: Iterator[list[Outcome]], order: list[int]) -> Iterator[list[Outcome]]:
+    """Outcomes produced in `order`, yielded in the batches' own order as soon as each is next."""
+    waiting: dict[int, list[Outcome]] = {}
+    next_index = 0
+    for index, outcome in zip(order, solved):
+        waiting[index] = outcome
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
 
 
 def start_resource_tracker() -> None:
@@ -183,7 +206,7 @@ def start_worker(parent_pid: int, policy_files: tuple) -> None:
     die_with_parent(parent_pid)
     from barcheck.engine.ctrl_c import leave_ctrl_c_to_barcheck
     leave_ctrl_c_to_barcheck()
-    from barcheck.engine.userpolicy import load_in_worker
+    from barcheck.run.userpolicy import load_in_worker
     load_in_worker(policy_files)
 
 

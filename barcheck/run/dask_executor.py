@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from barcheck.engine.jobs import Job, Outcome, execute_group
+from barcheck.run.jobs import Job, Outcome, execute_group
 from barcheck.inputs.errors import UsageError
 from barcheck.inputs.textsafe import escape_control
 
@@ -75,7 +75,7 @@ def solve_on_dask(batches: Sequence[Sequence[Job]], workers: int, address: str) 
 
 def _outcomes_in_order(distributed: Any, client: Any, batches: Sequence[Sequence[Job]],
                        shown: str) -> Iterator[list[Outcome]]:
-    from barcheck.engine.userpolicy import loaded_files
+    from barcheck.run.userpolicy import loaded_files
     expected = code_fingerprint()
     _check_workers(client, expected, shown)
     futures = [client.submit(run_batch, list(batch), loaded_files(), pure=False) for batch in batches]
@@ -151,7 +151,7 @@ def _start_local(distributed: Any, workers: int, security: Any, stack: contextli
     """`workers` single-threaded processes talking TLS on loopback with throwaway keys, so that no other
     user of the machine can submit work to them.  Its threads and processes are born with SIGINT blocked:
     Ctrl-C is the parent's (barcheck/cli/interrupt.py), as with the local pool."""
-    from barcheck.engine.jobs import start_resource_tracker
+    from barcheck.run.jobs import start_resource_tracker
     from barcheck.engine.signals import sigint_blocked
     try:
         start_resource_tracker()
@@ -248,7 +248,7 @@ def _load_policy_files(policy_files: tuple) -> None:
     that failed to load is tried again by the next task: the jobs report why (jobs.execute)."""
     if _Worker.policy_files == policy_files:
         return
-    from barcheck.engine.userpolicy import WORKER_ERRORS, forget_user_policies, load_in_worker
+    from barcheck.run.userpolicy import WORKER_ERRORS, forget_user_policies, load_in_worker
     forget_user_policies()
     WORKER_ERRORS.clear()
     load_in_worker(policy_files)
