@@ -36,7 +36,9 @@ SINGLE_CHECKS = (
 
 def run(tree: Path, argv: list[str], out: Path) -> tuple[float, dict]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
-    command = [sys.executable, "-m", "barcheck", *argv, "--format", "json", "--out", str(out), "--progress", "none"]
+    output_format = "all" if argv[0] == "matrix" else "json"
+    command = [sys.executable, "-m", "barcheck", *argv, "--format", output_format, "--out", str(out),
+               "--progress", "none"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tree)
     seconds = time.perf_counter() - started
