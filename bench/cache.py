@@ -42,7 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "home")
-        from barcheck.engine import cache as cache_module
+        from barcheck.run import cache as cache_module
         from barcheck.run.jobs import execute
         cache = cache_module.open_cache(str(Path(scratch) / "cache"))
         print(f"{'engine':<11} {'verdict':<15} {'bytes':>7} {'put':>7} {'hit':>7} {'old hit':>8}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from barcheck.engine import cache as cache_module
+from barcheck.run import cache as cache_module
 from barcheck.run.cache import Cache, UntrustedCache, load_user_key, open_cache, user_key_path
 from barcheck.engine.sources import inputs_digest
 from barcheck.engine.checker import Settings

@@ -22,7 +22,7 @@ import distributed
 import pytest
 
 from barcheck.cli.main import build_parser, main
-from barcheck.engine import dask_executor
+from barcheck.run import dask_executor
 from barcheck.run.dask_executor import DaskExecutor
 from barcheck.run.jobs import PAIR, Job, Workers, run_jobs
 from barcheck.run.userpolicy import forget_user_policies, load_policy_file
