@@ -15,6 +15,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from test_architecture import imports_of, module_name, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("model", "properties", "barcheck")
@@ -25,29 +26,12 @@ SOLVER_FACTORIES = {"Solver", "SolverFor", "SimpleSolver", "Optimize", "Fixedpoi
 SOLVER_OWNER = "barcheck.engine.session"
 
 
-def _modules() -> dict[str, Path]:
-    found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            found[name] = path
-    return found
-
-
-MODULES = _modules()
+MODULES = {module_name(path): path for package in PACKAGES for path in sources(f"{package}/**/*.py")}
 
 
 def _imports(path: Path) -> set[str]:
-    """Every project module `path` imports, at any depth of the file."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {_owner(name) for name in names if _owner(name)}
+    """Every project module `path` imports, at any depth of the file (test_architecture's scanner)."""
+    return {owner for name in imports_of(path) if (owner := _owner(name))}
 
 
 def _owner(name: str) -> str | None:
@@ -79,6 +63,11 @@ def test_every_module_has_a_layer():
     loose = sorted(name for name in MODULES if name.startswith("barcheck.") and name.count(".") == 1
                    and name not in LAYER and name not in ("barcheck.__main__",))
     assert loose == [], f"modules at barcheck/'s root, outside every layer folder: {loose}"
+
+
+def test_the_import_graph_is_read():
+    graph = _graph()
+    assert len(graph) == len(MODULES) and graph.number_of_edges() > len(MODULES), "the scanner found no imports"
 
 
 def test_no_import_cycles():

@@ -113,7 +113,7 @@ def repro_record(doc: dict[str, Any], argv: list[str], args: argparse.Namespace,
 
 def git_state() -> dict[str, Any] | None:
     """The commit of the source tree barcheck runs from, or None outside a git checkout."""
-    root = Path(__file__).resolve().parents[2]
+    from barcheck.engine.sources import PROJECT_ROOT as root
     if not (root / ".git").exists():
         return None
     try:

@@ -14,6 +14,7 @@ from barcheck.engine.recordcheck import RecordCounterexample
 from barcheck.engine.describe import clause_text
 from barcheck.engine.verdict import Result
 from barcheck.engine.vmatrace import VmaCounterexample, violation_text as vma_violation
+from barcheck.engine.sources import PROJECT_ROOT
 from model.policies import Policy, UnknownPolicy, get_policy
 from model.units import size_name
 from properties import ASSUMPTION_TEXT, REGISTRY
@@ -22,7 +23,6 @@ from properties.record import RECORD_PROPERTIES
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def title_and_statement(prop_id: str, kind: str) -> tuple[str, str]:
