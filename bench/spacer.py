@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from barcheck.engine import tracecheck, vmacheck
+from barcheck.engine import procedure
 from barcheck.engine.chc import (
     COUNTEREXAMPLE,
     PROVED,
@@ -113,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _kinds(args) -> list[tuple[Kind, list]]:
     trace = Kind("trace", TRACE_PROPERTIES, standard_structure(args.devices), check_trace, export_trace,
-                 tracecheck._INDUCTIVE)
-    mapping = Kind("mapping", VMA_PROPERTIES, vma_structure(args.devices), check_vma, export_vma, vmacheck._INDUCTIVE)
+                 procedure._INDUCTIVE)
+    mapping = Kind("mapping", VMA_PROPERTIES, vma_structure(args.devices), check_vma, export_vma, procedure._INDUCTIVE)
     chosen = []
     if args.kind in ("trace", "both"):
         chosen.append((trace, [get_policy(n) for n in args.policies.split(",")]))

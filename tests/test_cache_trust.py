@@ -277,7 +277,8 @@ def test_directories_are_made_private_and_the_key_file_0600(tmp_path, key_home, 
     (lambda key: key.write_bytes(b"short"), "does not hold 32 bytes; remove it"),
     (lambda key: (key.rename(key.with_name("real")), key.symlink_to(key.with_name("real"))),
      "is a symbolic link; remove it"),
-], ids=["mode", "owner", "length", "symlink"])
+    (lambda key: (key.unlink(), key.mkdir(mode=0o700)), "is not a regular file; remove it"),
+], ids=["mode", "owner", "length", "symlink", "directory"])
 def test_an_unsafe_key_file_is_refused_in_one_line(tmp_path, spoil, refusal):
     load_user_key(user_key_path())
     spoil(user_key_path())

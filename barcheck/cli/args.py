@@ -8,13 +8,12 @@ from typing import Callable
 from barcheck.cli.progress import add_run_arguments
 from barcheck.cli.util import (UsageError)
 from barcheck.scenario.file import MAX_BAR_BYTES
-from barcheck.engine.msixmeasure import (MEASURE_ID)
-from barcheck.engine.pgoffcheck import ROUND_TRIP_ID
+from properties.declared import MEASURE_ID, ROUND_TRIP_ID
 from barcheck.engine.tracecheck import DEFAULT_DEPTH
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.inputs.textsafe import excerpt
 from barcheck.run.userpolicy import (PolicyFileError, policy_file_of, resolve as resolve_policy_spec)
-from barcheck.saved.witness_check import MAX_DEVICES, MAX_MOVES
+from barcheck.saved.witness_schema import MAX_DEVICES, MAX_MOVES
 from model.events import ALL_EVENTS, KERNEL_EVENTS, EventKind
 from model.pci import MIN_MEM_BAR_BYTES
 from model.placement import ANY_FREE, PLACEMENTS

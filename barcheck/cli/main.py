@@ -22,8 +22,6 @@ from barcheck.scenario.doc import scenario_document
 from barcheck.scenario.check import check_scenario
 from barcheck.scenario.file import load_scenario
 from barcheck.scenario.render import RENDERERS as SCENARIO_RENDERERS
-from barcheck.engine.msixmeasure import (MEASURE_ID, MEASURE_TITLE)
-from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_TITLE
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, z3_version
 from barcheck.inputs.textsafe import escape_control
 from barcheck.run.userpolicy import (watching_policy_files)
@@ -31,8 +29,7 @@ from barcheck.engine.verdict import InternalError, Verdict
 from model.pci import ScenarioError
 from model.policies import (BUILTIN, VMMS, UnknownPolicy, get_policy)
 from model.policies.alignment import MODIFIERS
-from properties import RECORD_PROPERTIES, REGISTRY
-from properties.revoke import VMA_PROPERTIES
+from properties.claims import FUNCTION, MEASURE, PAIR, TRACE, all_claims
 from properties.trace import TRACE_PROPERTIES
 from barcheck.cli.args import (EXIT_COUNTEREXAMPLE, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_PROVED, EXIT_USAGE,
                                FORMATS, positive, rlimit_value, seed_value, select_pages, add_selection_arguments,
@@ -91,14 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list(stdout: TextIO) -> int:
-    for prop in sorted(REGISTRY.values(), key=lambda p: p.id):
-        stdout.write(f"property  {prop.id:36} pair      {prop.title}\n")
-    for prop_id, title in sorted([(ROUND_TRIP_ID, ROUND_TRIP_TITLE)]
-                                 + [(p.id, p.title) for p in RECORD_PROPERTIES.values()]):
-        stdout.write(f"property  {prop_id:36} function  {title}\n")
-    stdout.write(f"measure   {MEASURE_ID:36} measure   {MEASURE_TITLE}\n")
-    for traced in sorted(list(TRACE_PROPERTIES.values()) + list(VMA_PROPERTIES.values()), key=lambda p: p.id):
-        stdout.write(f"property  {traced.id:36} trace     {traced.title}\n")
+    for kind in (PAIR, FUNCTION, MEASURE, TRACE):
+        for found in (c for c in all_claims() if c.kind == kind):
+            label = "measure" if kind == MEASURE else "property"
+            stdout.write(f"{label:9} {found.id:36} {kind:9} {found.title}\n")
     for policy in sorted(BUILTIN.values(), key=lambda p: p.name):
         stdout.write(f"policy    {policy.name:36}           {policy.title}\n")
     for vmm in VMMS.values():
@@ -159,12 +152,32 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from barcheck.conform import run as conform_run
-    from barcheck.conform.machines import MACHINES
-    from barcheck.conform.plan import make_plan
-    from barcheck.conform.render import RENDERERS as CONFORM_RENDERERS, summary_line as conform_summary
-    from barcheck.conform.setup import install
     if not args.scenario and not args.setup:
         raise UsageError("conform: give scenario files, or --setup")
+    plans = _conform_plans(args)
+    for directory in (args.out, args.logs):
+        if directory:
+            check_out_dir(Path(directory))
+    if args.setup:
+        code = _conform_setup(plans, stderr)
+        if code or not plans:
+            return EXIT_INCONCLUSIVE if code else EXIT_PROVED
+
+    def progress(result) -> None:
+        stderr.write(f"barcheck conform: {result.verdict} {result.plan.spec.name} ({result.machine.arch}) "
+                     f"{result.seconds:.1f} s\n")
+        stderr.flush()
+
+    results = conform_run.run_all(plans, args.jobs, args.timeout, progress)
+    if args.logs:
+        _write_conform_logs(Path(args.logs), results, several_policies=len(args.policy) > 1)
+    _emit_conform(args, results, stdout)
+    return conform_exit_code([r.verdict for r in results])
+
+
+def _conform_plans(args: argparse.Namespace) -> list:
+    """(plan, policy) for every scenario file and every policy it runs under, all checked before any boot."""
+    from barcheck.conform.plan import make_plan
     plans = []
     for path in args.scenario:
         try:
@@ -179,27 +192,26 @@ def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         for policy in chosen:
             require_plain(policy, str(spec.path))
         plans += [(plan, policy) for policy in chosen]
-    for directory in (args.out, args.logs):
-        if directory:
-            check_out_dir(Path(directory))
-    if args.setup:
-        wanted = list({p.machine.arch: p.machine for p, _ in plans}.values()) or list(MACHINES.values())
-        code = install(wanted, stderr)
-        if code or not plans:
-            return EXIT_INCONCLUSIVE if code else EXIT_PROVED
+    return plans
 
-    def progress(result) -> None:
-        stderr.write(f"barcheck conform: {result.verdict} {result.plan.spec.name} ({result.machine.arch}) "
-                     f"{result.seconds:.1f} s\n")
-        stderr.flush()
 
-    results = conform_run.run_all(plans, args.jobs, args.timeout, progress)
-    if args.logs:
-        several = len(args.policy) > 1
-        for r in results:
-            if r.console:
-                name = f"{r.plan.spec.name}-{r.machine.arch}" + (f"-{r.policy}" if several else "")
-                write_atomically(Path(args.logs), f"{name}.log", "\n".join(r.console) + "\n")
+def _conform_setup(plans: list, stderr: TextIO) -> int:
+    """Install the tools of the machines the plans boot (of every machine when there is no plan)."""
+    from barcheck.conform.machines import MACHINES
+    from barcheck.conform.setup import install
+    wanted = list({p.machine.arch: p.machine for p, _ in plans}.values()) or list(MACHINES.values())
+    return install(wanted, stderr)
+
+
+def _write_conform_logs(directory: Path, results: list, several_policies: bool) -> None:
+    for r in results:
+        if r.console:
+            name = f"{r.plan.spec.name}-{r.machine.arch}" + (f"-{r.policy}" if several_policies else "")
+            write_atomically(directory, f"{name}.log", "\n".join(r.console) + "\n")
+
+
+def _emit_conform(args: argparse.Namespace, results: list, stdout: TextIO) -> None:
+    from barcheck.conform.render import RENDERERS as CONFORM_RENDERERS, summary_line as conform_summary
     meta = {"barcheck_version": barcheck.__version__}
     render, extension = CONFORM_RENDERERS[args.format]
     text = render(results, meta)
@@ -208,7 +220,6 @@ def _conform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stdout.write(f"wrote {path}: {conform_summary(results)}\n")
     else:
         stdout.write(text)
-    return conform_exit_code([r.verdict for r in results])
 
 
 def conform_exit_code(verdicts: list[str]) -> int:

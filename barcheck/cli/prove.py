@@ -15,12 +15,11 @@ from barcheck.cli.util import (UsageError, check_out_dir, write_files_atomically
 from barcheck.render.text import RENDERERS, document, render_markdown, summary_line
 from barcheck.render.formats import render_doc
 from barcheck.render.html import render_cex_svgs
-from barcheck.engine.msixmeasure import (DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES, MEASURE_ID, MeasureSettings)
-from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, RoundTripSettings
-from barcheck.engine.recordcheck import RecordSettings
-from barcheck.engine.tracecheck import TraceSettings
-from barcheck.engine.vmacheck import VmaSettings
+from barcheck.engine.msixmeasure import DEFAULT_POLICIES as MEASURE_DEFAULT_POLICIES
+from properties.declared import MEASURE_ID
+from barcheck.engine.pgoffcheck import ROUND_TRIP_ID
 from barcheck.engine.session import z3_version
+from barcheck.engine.settings import RunSettings
 from barcheck.cli.patchgate import dependent_checks, overridden_members, require_files_read
 from barcheck.run.userpolicy import (loaded_files, policy_file_of)
 from barcheck.engine.verdict import Result, Verdict
@@ -28,7 +27,6 @@ from model.policies import (BUILTIN, Policy, get_policy, guest_catalogue,
                             mapping_catalogue, msix_catalogue)
 from model.vma import VmaEventKind
 from properties import RECORD_PROPERTIES, Property
-from properties.record import RecordOptions
 from properties.revoke import VMA_PROPERTIES
 from properties.trace import TRACE_PROPERTIES
 from barcheck.cli.args import (EXIT_COUNTEREXAMPLE, EXIT_INCONCLUSIVE, EXIT_PROVED, check_property_modes,
@@ -131,13 +129,23 @@ class Plan:
     settings: Settings
 
 
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """The one settings object of a prove, matrix or diff run, from its options."""
+    trace_events, mapping_events = select_events(args.events)
+    return RunSettings(seed=args.seed, rlimit=args.rlimit, explain=not args.verdicts_only, depth=args.depth,
+                       method=args.method, placement=args.placement, trace_events=trace_events,
+                       mapping_events=mapping_events, max_bar_bytes=args.max_bar_size,
+                       no_unsafe_interrupts=args.no_unsafe_interrupts)
+
+
 def plan_checks(args: argparse.Namespace, policies: list[Policy]) -> Plan:
     """Every check the options select, before a policy file's selection narrows them."""
     check_property_modes(args.property, args.mode)
     select_events(args.events)
     props = select_properties(args.property)
     pages = select_pages(args.page_size)
-    settings = Settings(seed=args.seed, rlimit=args.rlimit, explain=not args.verdicts_only)
+    run = run_settings(args)
+    settings = run.pair()
     jobs: list[Job] = []
     ids = list(dict.fromkeys(args.property))
     measure_jobs: list[Job] = []
@@ -146,17 +154,17 @@ def plan_checks(args: argparse.Namespace, policies: list[Policy]) -> Plan:
             chosen = _guest_policies(args, prop.id) if prop.needs_vmm else policies
             jobs += [Job(PAIR, prop.id, policy.name, page, settings) for policy in chosen for page in pages]
         if not ids or ROUND_TRIP_ID in ids:
-            jobs += _prove_round_trip(args, pages)
-        jobs += _prove_records(args, ids, pages)
+            jobs += _prove_round_trip(args, run, pages)
+        jobs += _prove_records(args, run, ids, pages)
         if MEASURE_ID in ids or (not ids and args.mode == "all"):
-            measure_jobs = _measure(args, pages)
+            measure_jobs = _measure(args, run, pages)
     if args.mode in ("all", "trace"):
         traceable = [p for p in policies if is_plain(p) and (args.policy or p.placed_by_pci_core)]
         if args.mode == "trace" and args.policy:
             for policy in policies:
                 require_plain(policy, "--mode trace")
-        jobs += _prove_traces(args, traceable, trace_ids(args, ids), pages)
-        jobs += _prove_mappings(args, trace_ids(args, ids), pages)
+        jobs += _prove_traces(args, run, traceable, trace_ids(args, ids), pages)
+        jobs += _prove_mappings(args, run, trace_ids(args, ids), pages)
     return Plan(jobs, measure_jobs, props, pages, settings)
 
 
@@ -218,12 +226,9 @@ GUEST_PAIR_DEFAULT = ("qemu-subpage", "linux-4.8+enhanced_allocation+qemu-subpag
 """guest.no-foreign-host-page by default: QEMU on the newest kernel, and on a platform with fixed BARs (B14)."""
 
 
-def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Job]:
+def _prove_records(args: argparse.Namespace, run: RunSettings, ids: list[str], pages: list[int]) -> list[Job]:
     chosen = [i for i in (ids if args.property else sorted(RECORD_PROPERTIES)) if i in RECORD_PROPERTIES]
-    settings = RecordSettings(seed=args.seed, rlimit=args.rlimit,
-                              options=RecordOptions(no_unsafe_interrupts=args.no_unsafe_interrupts,
-                                                    max_bar_bytes=args.max_bar_size),
-                              explain=not args.verdicts_only)
+    settings = run.record()
     jobs = []
     for prop_id in chosen:
         prop = RECORD_PROPERTIES[prop_id]
@@ -239,26 +244,25 @@ def _prove_records(args: argparse.Namespace, ids: list[str], pages: list[int]) -
     return jobs
 
 
-def _measure(args: argparse.Namespace, pages: list[int]) -> list[Job]:
+def _measure(args: argparse.Namespace, run: RunSettings, pages: list[int]) -> list[Job]:
     named = select_policies(args.policy) if args.policy else [get_policy(n) for n in MEASURE_DEFAULT_POLICIES]
     policies = [p for p in named if p.has_msix]
     if not policies and MEASURE_ID in args.property:
         raise UsageError(f"--property {MEASURE_ID}: no named policy passes MSI-X devices through")
-    settings = MeasureSettings(seed=args.seed, rlimit=args.rlimit)
+    settings = run.measure()
     return [Job(MEASURE, MEASURE_ID, policy.name, page, settings) for policy in policies for page in pages]
 
 
-def _prove_traces(args: argparse.Namespace, policies: list[Policy], ids: list[str], pages: list[int]) -> list[Job]:
+def _prove_traces(args: argparse.Namespace, run: RunSettings, policies: list[Policy], ids: list[str],
+                  pages: list[int]) -> list[Job]:
     trace_ids = [i for i in (ids if args.property else sorted(TRACE_PROPERTIES)) if i in TRACE_PROPERTIES]
     if not trace_ids:
         return []
-    events, _ = select_events(args.events)
-    if not events:
+    if not run.trace_events:
         if args.property:
             raise UsageError(f"--events {args.events!r}: no placement event for {', '.join(trace_ids)}")
         return []
-    settings = TraceSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
-                             placement=args.placement, events=events)
+    settings = run.trace()
     return [Job(TRACE, i, policy.name, page, settings, args.devices or 3)
             for i in trace_ids for policy in policies for page in pages]
 
@@ -274,25 +278,23 @@ def _mapping_policies(args: argparse.Namespace, default: list[Policy]) -> list[P
     return [p for p in chosen if is_plain(p)]
 
 
-def _prove_mappings(args: argparse.Namespace, ids: list[str], pages: list[int]) -> list[Job]:
+def _prove_mappings(args: argparse.Namespace, run: RunSettings, ids: list[str], pages: list[int]) -> list[Job]:
     chosen = [i for i in (ids if args.property else sorted(VMA_PROPERTIES)) if i in VMA_PROPERTIES]
     if not chosen:
         return []
-    _, events = select_events(args.events)
-    if not events:
+    if not run.mapping_events:
         if args.property:
             raise UsageError(f"--events {args.events!r}: no mapping event for {', '.join(chosen)} "
                              f"(known: {', '.join(k.value for k in VmaEventKind)})")
         return []
-    settings = VmaSettings(seed=args.seed, rlimit=args.rlimit, depth=args.depth, method=args.method,
-                           max_bar_bytes=args.max_bar_size, events=events)
+    settings = run.mapping()
     policies = _mapping_policies(args, mapping_catalogue())
     return [Job(VMA, i, policy.name, page, settings, args.devices or 2)
             for i in chosen for policy in policies for page in pages]
 
 
-def _prove_round_trip(args: argparse.Namespace, pages: list[int]) -> list[Job]:
-    settings = RoundTripSettings(seed=args.seed, rlimit=args.rlimit, max_bar_bytes=args.max_bar_size)
+def _prove_round_trip(args: argparse.Namespace, run: RunSettings, pages: list[int]) -> list[Job]:
+    settings = run.round_trip()
     policies = _mapping_policies(args, [BUILTIN[ROUND_TRIP_DEFAULT_POLICY]])
     return [Job(ROUND_TRIP, ROUND_TRIP_ID, policy.name, page, settings) for policy in policies for page in pages]
 

@@ -23,7 +23,7 @@ from barcheck.inputs.textsafe import escape_control, escape_control_lines
 from barcheck.engine.verdict import Counterexample, Result, SolverInfo, Verdict
 from barcheck.engine.wire import WireError
 from barcheck.engine.witness import NO_LONGER_VIOLATES, NOT_A_VALID_INPUT, STILL_VIOLATES, Replayed, replay_witness
-from barcheck.saved.witness_check import Labels
+from barcheck.saved.witness_schema import Labels
 
 EXIT_HOLDS, EXIT_VIOLATES, EXIT_INVALID = 0, 1, 3
 STATUS_TEXT = {STILL_VIOLATES: "STILL VIOLATES", NO_LONGER_VIOLATES: "NO LONGER VIOLATES",

@@ -27,6 +27,7 @@ import z3
 
 from barcheck.engine.session import UNSAT as UNSAT_ANSWER
 from barcheck.engine.session import Session
+from barcheck.engine.session import new_fixedpoint as make_fixedpoint
 from barcheck.engine.tracecheck import (
     TraceSettings,
     boot_assumptions,
@@ -34,10 +35,8 @@ from barcheck.engine.tracecheck import (
     property_clauses,
 )
 from barcheck.engine.unroll import TraceSolver
-from barcheck.engine.vmacheck import VmaSettings
-from barcheck.engine.vmacheck import _equal as equal_vma_states
-from barcheck.engine.vmacheck import _Solver as VmaSolver
-from barcheck.engine.session import new_fixedpoint as make_fixedpoint
+from barcheck.engine.vmacheck import VmaSettings, VmaSolver
+from barcheck.engine.vmacheck import equal_states as equal_vma_states
 from model.events import all_events
 from model.ops import Flag, Ops
 from model.pgoff import page_shift_of

@@ -26,12 +26,6 @@ from properties.msix import (layout_assumptions, layout_of, mappable_bytes, plat
                              request_accepted)
 from properties.record import RecordOptions
 
-MEASURE_ID = "msix.mappable-fraction"
-MEASURE_TITLE = "Bytes of an MSI-X BAR userspace can mmap, per page size (a measure, not a verdict)"
-MEASURE_STATEMENT = (
-    "For an MSI-X BAR of each size, page-aligned with its page free so the probe maps it, the bytes inside the mmap "
-    "areas vfio-pci advertises (the sparse areas around the page-rounded table before v4.16, the whole BAR with "
-    "VFIO_REGION_INFO_CAP_MSIX_MAPPABLE from v4.16): the least and the greatest over every legal table placement.")
 DEFAULT_BAR_SIZES = (4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB)
 DEFAULT_POLICIES = ("linux-4.7", "linux-4.8", "linux-4.16", "msix-remap-2016")
 ANCHOR = 0xFE000000

@@ -23,13 +23,7 @@ from model.policies import Policy
 from model.ranges import align_up, at_least, fits, is_pow2
 from model.ops_z3 import SymbolicOps
 from model.units import size_name
-
-ROUND_TRIP_ID = "pgoff.round-trip"
-ROUND_TRIP_TITLE = "Decoding an encoded region offset gives back the region and the offset"
-ROUND_TRIP_STATEMENT = (
-    "For every region index 0-5, every power-of-two BAR size and every page offset inside "
-    "PAGE_ALIGN(size): VFIO_PCI_OFFSET_TO_INDEX and the vm_pgoff split of vfio_pci_core_mmap() "
-    "recover the index and the offset from VFIO_PCI_INDEX_TO_OFFSET(index) + offset.")
+from properties.declared import ROUND_TRIP_ID, ROUND_TRIP_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +74,11 @@ class RoundTripCounterexample:
                                                             page_shift_of(self.page_bytes)),
                             page_shift_of(self.page_bytes))
         return split.index, split.in_region_pages
+
+    def summary(self) -> str:
+        index, page_in_region = self.decoded()
+        return (f"BAR{self.index} of {size_name(self.size_bytes)} at page {self.offset_pages:#x} decodes as "
+                f"region {index}, page {page_in_region:#x}")
 
     def lines(self) -> list[str]:
         shift = page_shift_of(self.page_bytes)
@@ -149,8 +148,7 @@ def _result(policy: Policy, page_bytes: int, settings: RoundTripSettings, verdic
                   else "every BAR size the hardware allows")
     scope = {"bounded": False, "method": "function", "width_bits": settings.width, "page_size": page_bytes,
              "max_bar_size": None if settings.max_bar_bytes is None else hex(settings.max_bar_bytes),
-             "quantified": f"every region index 0-5, power-of-two BAR size of at least 16 bytes and page offset "
-                           f"inside the BAR, {size_scope}"}
+             "quantified": f"{ROUND_TRIP_SCOPE}, {size_scope}"}
     info = SolverInfo(z3_version(), settings.seed, settings.rlimit, work)
     return Result(ROUND_TRIP_ID, policy.name, page_bytes, verdict, scope, tuple(used),
                   round(time.perf_counter() - started, 6), info, reason, None, (), trace=trace)

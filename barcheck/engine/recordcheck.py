@@ -40,6 +40,10 @@ class RecordCounterexample:
     def lines(self) -> list[str]:
         return [*self.report_lines[1:], f"explanation: {self.report_lines[0]}", f"violated: {self.property_id}"]
 
+    def summary(self) -> str:
+        """The whole explanation sentence: a record's describer writes it."""
+        return self.report_lines[0]
+
     def doc(self) -> dict[str, Any]:
         return {"replayed": True, "property": self.property_id, "page_size": hex(self.page_bytes),
                 "explanation": self.report_lines[0],

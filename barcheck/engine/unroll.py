@@ -82,13 +82,6 @@ class TraceSolver:
     def add(self, *conditions: Any) -> None:
         self.session.add(*conditions)
 
-    def goal(self, condition: z3.BoolRef) -> z3.BoolRef:
-        return self.session.literal(condition)
-
-    def check_hard(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
-        """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
-        return self.session.check_hard(condition, *literals)
-
     def check_with(self, condition: z3.BoolRef, *literals: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
         """Is `condition` satisfiable together with the literals?  Leaves nothing behind."""
         return self.session.check_with(condition, *literals)
@@ -100,11 +93,6 @@ class TraceSolver:
     def model(self) -> z3.ModelRef:
         return self.session.model()
 
-    def work(self) -> int:
-        return self.session.work()
-
-    def pull_toward(self, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
-        return self.session.pull_toward(variable, target, model)
 
 
 def _flatten(value: Any) -> list:

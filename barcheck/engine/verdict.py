@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from model.scenario import PairScenario, Shape
 
@@ -39,6 +39,22 @@ class Counterexample:
     """The scenario shape it was found and replayed in (for saving and replaying it again)."""
 
 
+class Witness(Protocol):
+    """What every replayed counterexample of a trace, mapping or function property offers the reports."""
+
+    @property
+    def property_id(self) -> str: ...
+
+    def lines(self) -> list[str]:
+        """The counterexample as numbered steps in domain words, ending with the violated clause."""
+
+    def doc(self) -> dict[str, Any]:
+        """The same as JSON, for the result document."""
+
+    def summary(self) -> str:
+        """What went wrong, as one clause of the explanation sentence."""
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     property: str
@@ -54,8 +70,8 @@ class Result:
     reason: str = ""
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    trace: Any = None
-    """For trace properties: a replayed `TraceCounterexample`."""
+    trace: Witness | None = None
+    """For trace, mapping and function properties: the replayed counterexample."""
 
 
 class InternalError(RuntimeError):

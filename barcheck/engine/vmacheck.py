@@ -1,32 +1,55 @@
-"""Mapping properties over event traces: induction, bounded model checking, concrete replay.
+"""Mapping properties over the vma system (model/vma.py): an instance of engine/procedure.py.
 
-The same three kinds of induction query as barcheck/engine/tracecheck.py (init,
-step, safety), over model/vma.py's state.  When induction fails, bounded
-model checking looks for the shortest violating trace; each one is decoded,
-pulled toward a typical layout and replayed on integers before it is
-reported.  No trace and no proof is UNKNOWN.
+It adds the canonical layout its counterexamples are pulled toward, and concrete replay.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import z3
 
-from barcheck.engine.induction import first_failure
-from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, SAT, UNKNOWN, UNSAT, Session, same_term, z3_version
-from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
+from barcheck.engine.procedure import (
+    BMC,
+    ProblemFields,
+    Prefer,
+    Preference,
+    Procedure,
+    Pull,
+    Unrolling,
+    pin_events,
+)
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session
+from barcheck.engine.verdict import EncodingMismatch, Result
 from barcheck.engine.vmatrace import VmaCounterexample, VmaTraceStep
 from model.ops import ConcreteOps, Ops
 from model.ops_z3 import SymbolicOps
 from model.pgoff import page_shift_of
 from model.policies import Policy
-from model.vma import (CONSTANT_FIELDS, DEVICE_FIELDS, WORD_FIELDS, MmapChoice, VmaEvent, VmaEventKind, VmaState,
-                       VmaStructure, all_vma_events, idle_vma_state, pte_pfn, vma_transition)
-from properties.revoke import (Clauses, VmaProperty, boot_clauses, constant_clauses, invariant_clauses)
+from model.vma import (
+    CONSTANT_FIELDS,
+    DEVICE_FIELDS,
+    WORD_FIELDS,
+    MmapChoice,
+    VmaEvent,
+    VmaEventKind,
+    VmaState,
+    VmaStructure,
+    all_vma_events,
+    idle_vma_state,
+    pte_pfn,
+    vma_transition,
+)
+from properties.revoke import (
+    Clauses,
+    VmaProperty,
+    boot_clauses,
+    constant_clauses,
+    invariant_clauses,
+)
 
 DEFAULT_DEPTH = 6
 WITNESS_DEPTH = 4
@@ -44,7 +67,9 @@ class VmaSettings:
     events: tuple[VmaEventKind, ...] = tuple(VmaEventKind)
 
 
-class _Solver:
+class VmaSolver:
+    """Fresh mapping states and mmap choices in one session."""
+
     def __init__(self, st: VmaStructure, page_shift: int, settings: VmaSettings) -> None:
         self.st, self.page_shift, self.width = st, page_shift, settings.width
         self.ctx = z3.Context()
@@ -70,28 +95,8 @@ class _Solver:
         return MmapChoice(z3.BitVec(f"{tag}.offset_pages", self.width, self.ctx),
                           z3.BitVec(f"{tag}.pages", self.width, self.ctx))
 
-    def literal(self, condition) -> z3.BoolRef:
-        return self.session.literal(condition)
 
-    def add(self, *conditions) -> None:
-        self.session.add(*conditions)
-
-    def check(self, *literals) -> tuple[Any, str]:
-        result = self.session.check(*literals)
-        return result, (self.session.reason_unknown() if result == UNKNOWN else "")
-
-    def check_hard(self, condition, *literals) -> tuple[Any, str]:
-        """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
-        return self.session.check_hard(condition, *literals)
-
-    def work(self) -> int:
-        return self.session.work()
-
-    def check_with(self, condition, *literals) -> tuple[Any, str]:
-        return self.session.check_with(condition, *literals)
-
-
-def _equal(a: VmaState, b: VmaState) -> list:
+def equal_states(a: VmaState, b: VmaState) -> list:
     parts = []
     for f in dataclasses.fields(VmaState):
         if f.name != "page_shift":
@@ -99,73 +104,165 @@ def _equal(a: VmaState, b: VmaState) -> list:
     return parts
 
 
-def _conj(ops: Ops, clauses: Clauses):
-    return ops.all_of(*(flag for _, flag in clauses))
+class _VmaInstance:
+    """The mapping system (model/vma.py) on one session: `procedure.Instance` for a mapping property."""
+
+    boot_contradiction = "the BAR and boot assumptions contradict each other"
+
+    def __init__(self, problem: _VmaProblem) -> None:
+        self.problem, self.prop, self.policy, self.st = problem, problem.prop, problem.policy, problem.st
+        self.solver = VmaSolver(problem.st, page_shift_of(problem.page_bytes), problem.settings)
+        self.session, self.ops = self.solver.session, self.solver.ops
+        self.events = all_vma_events(problem.st, problem.settings.events)
+
+    def fresh_state(self, tag: str, constants: VmaState | None = None) -> VmaState:
+        return self.solver.fresh_state(tag, constants)
+
+    def fresh_choice(self, tag: str) -> MmapChoice:
+        return self.solver.fresh_choice(tag)
+
+    def constants(self, s: VmaState) -> Clauses:
+        return constant_clauses(self.ops, self.policy, self.st, s, self.problem.settings.max_bar_bytes)
+
+    def boot(self, s: VmaState) -> Clauses:
+        return boot_clauses(self.ops, self.policy, self.st, s)
+
+    def invariant(self, s: VmaState) -> Clauses:
+        prop = self.prop
+        extra = prop.strengthening(self.ops, self.policy, self.st, s) if prop.strengthening else []
+        return invariant_clauses(self.ops, self.policy, self.st, s) + extra
+
+    def successors(self, s: VmaState, choice: MmapChoice, placement: str) -> list:
+        return [vma_transition(self.ops, self.policy, self.st, s, e, choice) for e in self.events]
+
+    def link(self, selected: Any, step: Any, after: VmaState) -> Any:
+        enabled = z3.BoolVal(step.enabled, self.solver.ctx) if isinstance(step.enabled, bool) else step.enabled
+        return z3.Implies(selected, z3.And(enabled, *equal_states(after, step.after)))
+
+    def state_props(self, s: VmaState) -> Clauses:
+        return self.prop.state_clauses(self.ops, self.policy, self.st, s) if self.prop.state_clauses else []
+
+    def step_props(self, before: VmaState, event: VmaEvent, after: VmaState) -> Clauses:
+        prop = self.prop
+        return prop.step_clauses(self.ops, self.policy, self.st, before, event, after) if prop.step_clauses else []
+
+    def has_step_props(self) -> bool:
+        return self.prop.step_clauses is not None
+
+    def antecedent(self, s: VmaState) -> Any:
+        return None if self.prop.antecedent is None else self.prop.antecedent(self.ops, self.st, s)
+
+    def describe(self, event: VmaEvent) -> str:
+        target = self.st.slot_name(event.target) if event.kind.on_bar else self.st.devices[event.target].name
+        return f"{event.kind.value} {target}"
+
+    def canonical_plan(self, trace: Unrolling, model_now: Callable[[], Any]) -> Iterator[Preference]:
+        """Pull the BARs toward a typical MMIO layout and the mmaps toward one page at offset 0.
+
+        The trace's events are kept first.  Slots no event of the trace touches are made
+        non-mmappable when that is possible, so the report shows only the BARs the trace needs.
+        No BAR is left at physical address 0, where RAM or firmware sits on real machines.
+        """
+        pin_events(self.session, trace, model_now())
+        s0, st, page_bytes = trace.states[0], self.st, self.problem.page_bytes
+        mask = (1 << self.problem.settings.width) - 1
+        used = _slots_used(st, trace, model_now())
+        for b in range(len(st.bar_device)):
+            if b not in used:
+                yield Prefer(z3.Not(s0.mmappable[b]))
+            yield Prefer(s0.start[b] != 0)
+        for b in range(len(st.bar_device)):
+            yield Pull(s0.index[b], st.devices[st.device_of(b)].bars.index(b))
+        for b in range(len(st.bar_device)):
+            yield Pull(s0.size[b], page_bytes)
+            yield Pull(s0.start[b], (MMIO_ANCHOR + 2 * b * page_bytes) & mask)
+        for choice in trace.choices:
+            yield Pull(choice.offset_pages, 0)
+            yield Pull(choice.pages, 1)
+
+    def replay(self, trace: Unrolling, model: Any, placement: str) -> VmaCounterexample:
+        choices = [MmapChoice(*(model.eval(v, model_completion=True).as_long() for v in (c.offset_pages, c.pages)))
+                   for c in trace.choices]
+        return replay_vma(self.prop, self.policy, self.st, _decode(model, trace.states[0]),
+                          list(zip(trace.picked(model), choices)), self.problem.settings.width)
 
 
-@dataclass
-class _Run:
+MMIO_ANCHOR = 0xFE000000
+
+
+def _slots_used(st: VmaStructure, trace: Unrolling, model: Any) -> set[int]:
+    used: set[int] = set()
+    for event in trace.picked(model):
+        used.update([event.target] if event.kind.on_bar else st.devices[event.target].bars)
+    return used
+
+
+def _decode(model: Any, s: VmaState) -> VmaState:
+    values: dict[str, Any] = {"page_shift": s.page_shift}
+    for f in dataclasses.fields(VmaState):
+        if f.name == "page_shift":
+            continue
+        terms = [model.eval(t, model_completion=True) for t in getattr(s, f.name)]
+        values[f.name] = tuple(z3.is_true(t) if z3.is_bool(t) else t.as_long() for t in terms)
+    return VmaState(**values)
+
+
+@dataclass(frozen=True)
+class _VmaProblem(ProblemFields):
+    """A mapping property on one policy, structure and page size: `procedure.Problem`."""
+
     prop: VmaProperty
     policy: Policy
     st: VmaStructure
     page_bytes: int
     settings: VmaSettings
-    work: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
-    def page_shift(self) -> int:
-        return page_shift_of(self.page_bytes)
+    def placement(self) -> str:
+        """BARs stay where they are: events have no placement to choose."""
+        return "none"
 
-    def events(self) -> list[VmaEvent]:
-        return all_vma_events(self.st, self.settings.events)
+    def open(self) -> _VmaInstance:
+        return _VmaInstance(self)
 
-    def solver(self) -> _Solver:
-        return _Solver(self.st, self.page_shift, self.settings)
+    def witness_placement(self) -> str:
+        return self.placement
 
-    def constants(self, ops: Ops, s: VmaState) -> Clauses:
-        return constant_clauses(ops, self.policy, self.st, s, self.settings.max_bar_bytes)
+    def inductive_key(self) -> tuple:
+        """The property may strengthen the invariant, so init and step are per property."""
+        return ("mapping", self.policy, self.prop.id, self.st, self.page_bytes, self.settings)
 
+    def scope(self) -> dict[str, Any]:
+        s, st = self.settings, self.st
+        size_scope = (f"BARs up to {s.max_bar_bytes:#x} bytes" if s.max_bar_bytes is not None
+                      else "every BAR size the hardware allows")
+        return {
+            "bounded": s.method == BMC,
+            "method": s.method,
+            "width_bits": s.width,
+            "page_size": self.page_bytes,
+            "devices": [device.name for device in st.devices],
+            "bars": len(st.bar_device),
+            "events": [kind.value for kind in s.events],
+            "placement": "none (BARs stay where they are)",
+            "depth": s.depth,
+            "max_bar_size": None if s.max_bar_bytes is None else hex(s.max_bar_bytes),
+            "quantified": self.quantified(f" over {len(st.devices)} devices with {len(st.bar_device)} BAR slots "
+                                          f"(one vma each), all BAR indices, addresses, mmap offsets and lengths "
+                                          f"symbolic, {size_scope}"),
+        }
 
-def _invariant(run: _Run, ops: Ops, s: VmaState) -> Clauses:
-    extra = run.prop.strengthening(ops, run.policy, run.st, s) if run.prop.strengthening else []
-    return invariant_clauses(ops, run.policy, run.st, s) + extra
-
-
-def _state_props(run: _Run, ops: Ops, s: VmaState) -> Clauses:
-    return run.prop.state_clauses(ops, run.policy, run.st, s) if run.prop.state_clauses else []
-
-
-def _step_props(run: _Run, ops: Ops, before: VmaState, event: VmaEvent, after: VmaState) -> Clauses:
-    return run.prop.step_clauses(ops, run.policy, run.st, before, event, after) if run.prop.step_clauses else []
-
-
-def _successors(run: _Run, ts: _Solver, s: VmaState, choice: MmapChoice) -> list:
-    return [vma_transition(ts.ops, run.policy, run.st, s, e, choice) for e in run.events()]
+    def assumption_names(self) -> list[str]:
+        ops = ConcreteOps(self.settings.width)
+        probe = idle_vma_state(self.st, self.page_bytes, [(0, 0, 16, False)] * len(self.st.bar_device))
+        names = {name.split(":")[0] for name, _ in
+                 constant_clauses(ops, self.policy, self.st, probe, self.settings.max_bar_bytes)}
+        return sorted(names | {"boot.idle"})
 
 
 def check_vma(prop: VmaProperty, policy: Policy, st: VmaStructure, page_bytes: int,
               settings: VmaSettings = VmaSettings()) -> Result:
-    started = time.perf_counter()
-    run = _Run(prop, policy, st, page_bytes, settings)
-    if settings.method not in ("induction", "bmc"):
-        raise ValueError(f"unknown method {settings.method!r} (known: induction, bmc)")
-    failure = _induction(run) if settings.method == "induction" else "bounded run requested"
-    if failure is None:
-        return _proved(run, started)
-    if failure.startswith("vacuous:"):
-        return _result(run, Verdict.VACUOUS, started, failure.removeprefix("vacuous: "))
-    if failure.startswith("unknown:"):
-        return _result(run, Verdict.UNKNOWN, started, failure.removeprefix("unknown: "))
-    found = _bmc(run)
-    if isinstance(found, VmaCounterexample):
-        return _result(run, Verdict.COUNTEREXAMPLE, started, trace=found)
-    if found:
-        return _result(run, Verdict.UNKNOWN, started, found)
-    if settings.method == "bmc":
-        return _proved(run, started)
-    return _result(run, Verdict.UNKNOWN, started, f"the invariant is not inductive ({failure}) and no "
-                   f"counterexample exists up to depth {settings.depth}")
+    return Procedure(_VmaProblem(prop, policy, st, page_bytes, settings)).check()
 
 
 @dataclass(frozen=True)
@@ -180,15 +277,16 @@ class OneVmaStep:
 def encode_system(policy: Policy, st: VmaStructure, page_bytes: int, settings: VmaSettings) -> OneVmaStep:
     """Build, without solving, the terms every property shares: constant, boot and invariant clauses and
     one step of every event (barcheck/run/depends.py records the reads)."""
-    run = _Run(VmaProperty("", "", ""), policy, st, page_bytes, settings)
-    ts, s = _setup(run)
-    boot_clauses(ts.ops, policy, st, s)
-    invariant_clauses(ts.ops, policy, st, s)
+    inst = _VmaProblem(VmaProperty("", "", ""), policy, st, page_bytes, settings).open()
+    s = inst.fresh_state("s")
+    inst.constants(s)
+    inst.boot(s)
+    inst.invariant(s)
     steps = []
-    for event, step in zip(run.events(), _successors(run, ts, s, ts.fresh_choice("c"))):
-        invariant_clauses(ts.ops, policy, st, step.after)
+    for event, step in zip(inst.events, inst.successors(s, inst.fresh_choice("c"), "none")):
+        inst.invariant(step.after)
         steps.append((event, step.after))
-    return OneVmaStep(ts.ops, s, tuple(steps))
+    return OneVmaStep(inst.ops, s, tuple(steps))
 
 
 def encode_property(prop: VmaProperty, policy: Policy, st: VmaStructure, one: OneVmaStep) -> None:
@@ -205,277 +303,6 @@ def encode_property(prop: VmaProperty, policy: Policy, st: VmaStructure, one: On
             prop.step_clauses(ops, policy, st, s, event, after)
     if prop.antecedent is not None:
         prop.antecedent(ops, st, s)
-
-
-def _result(run: _Run, verdict: Verdict, started: float, reason: str = "", trace: Any = None,
-            assumptions: Sequence[str] = ()) -> Result:
-    s = run.settings
-    size_scope = (f"BARs up to {s.max_bar_bytes:#x} bytes" if s.max_bar_bytes is not None
-                  else "every BAR size the hardware allows")
-    scope = {
-        "bounded": s.method == "bmc",
-        "method": s.method,
-        "width_bits": s.width,
-        "page_size": run.page_bytes,
-        "devices": [device.name for device in run.st.devices],
-        "bars": len(run.st.bar_device),
-        "events": [kind.value for kind in s.events],
-        "placement": "none (BARs stay where they are)",
-        "depth": s.depth,
-        "max_bar_size": None if s.max_bar_bytes is None else hex(s.max_bar_bytes),
-        "quantified": ("every trace of any length" if s.method == "induction" else f"every trace of up to {s.depth} events")
-        + f" over {len(run.st.devices)} devices with {len(run.st.bar_device)} BAR slots (one vma each), "
-        f"all BAR indices, addresses, mmap offsets and lengths symbolic, {size_scope}",
-    }
-    info = SolverInfo(z3_version(), s.seed, s.rlimit, run.work)
-    return Result(run.prop.id, run.policy.name, run.page_bytes, verdict, scope, tuple(assumptions),
-                  round(time.perf_counter() - started, 6), info, reason, None, tuple(run.notes), trace=trace)
-
-
-def _assumption_names(run: _Run) -> list[str]:
-    ops = ConcreteOps(run.settings.width)
-    probe = _probe_state(run)
-    names = {name.split(":")[0] for name, _ in run.constants(ops, probe)}
-    return sorted(names | {"boot.idle"})
-
-
-def _probe_state(run: _Run) -> VmaState:
-    return idle_vma_state(run.st, run.page_bytes, [(0, 0, 16, False)] * len(run.st.bar_device))
-
-
-def _proved(run: _Run, started: float) -> Result:
-    witness = _witness(run)
-    if isinstance(witness, str):
-        return _result(run, Verdict.UNKNOWN, started, f"the proof holds but the antecedent check was undecided: {witness}")
-    if witness is None:
-        return _result(run, Verdict.VACUOUS, started,
-                       f"no trace of up to {WITNESS_DEPTH} events reaches the case {run.prop.id} is about")
-    run.notes.append("antecedent reached by: " + ", ".join(witness))
-    return _result(run, Verdict.PROVED, started, assumptions=_assumption_names(run))
-
-
-_INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
-"""Init and step results per (policy object, property, structure, page, settings).  Keyed by the
-object, not its name: two revisions of a user policy may share a name."""
-
-
-def _induction(run: _Run) -> str | None:
-    key = (run.policy, run.prop.id, run.st, run.page_bytes, run.settings)
-    if key not in _INDUCTIVE:
-        _INDUCTIVE[key] = _inductive(run)
-    failure, run.work = _INDUCTIVE[key]
-    if failure is not None:
-        return failure
-    failure, work = _safety(run)
-    run.work += work
-    return failure
-
-
-def _setup(run: _Run) -> tuple[_Solver, VmaState]:
-    ts = run.solver()
-    s = ts.fresh_state("s")
-    ts.session.add(*(flag for _, flag in run.constants(ts.ops, s)))
-    return ts, s
-
-
-def _inductive(run: _Run) -> tuple[str | None, int]:
-    ts, s = _setup(run)
-    ops, policy, st = ts.ops, run.policy, run.st
-    boot = ts.literal(_conj(ops, boot_clauses(ops, policy, st, s)))
-    status, reason = ts.check(boot)
-    if status == UNKNOWN:
-        return f"unknown: init query: {reason}", ts.work()
-    if status == UNSAT:
-        return "vacuous: the BAR and boot assumptions contradict each other", ts.work()
-    inv = _invariant(run, ops, s)
-    failure = _first_failure(ts, [boot], inv, "init")
-    holds = ts.literal(_conj(ops, inv))
-    assumed = {name: flag for name, flag in inv}
-    for event, step in zip(run.events(), _successors(run, ts, s, ts.fresh_choice("c"))):
-        if failure:
-            break
-        enabled = ts.literal(step.enabled)
-        changed = [(name, flag) for name, flag in _invariant(run, ops, step.after)
-                   if not same_term(assumed.get(name), flag)]
-        failure = _first_failure(ts, [holds, enabled], changed, f"step {event.kind.value}({event.target})")
-    return failure or None, ts.work()
-
-
-def _safety(run: _Run) -> tuple[str | None, int]:
-    ts, s = _setup(run)
-    ops = ts.ops
-    holds = ts.literal(_conj(ops, _invariant(run, ops, s)))
-    failure = _first_failure(ts, [holds], _state_props(run, ops, s), "safety")
-    if run.prop.step_clauses is not None and not failure:
-        for event, step in zip(run.events(), _successors(run, ts, s, ts.fresh_choice("c"))):
-            clauses = _step_props(run, ops, s, event, step.after)
-            if clauses:
-                failure = _first_failure(ts, [holds, ts.literal(step.enabled)], clauses,
-                                         f"safety on {event.kind.value}({event.target})")
-            if failure:
-                break
-    return failure or None, ts.work()
-
-
-def _first_failure(ts: _Solver, literals: list, clauses: Clauses, what: str) -> str:
-    return first_failure(ts.check_hard, ts.ops, literals, clauses, what)
-
-
-@dataclass
-class _Unrolling:
-    events: list[VmaEvent]
-    states: list[VmaState]
-    selectors: list = field(default_factory=list)
-    choices: list = field(default_factory=list)
-    steps: list = field(default_factory=list)
-
-    def extend(self, ts: _Solver, run: _Run) -> None:
-        i = len(self.selectors)
-        sel = z3.BitVec(f"e{i}.event", 16, ts.ctx)
-        ts.session.add(z3.ULT(sel, len(self.events)))
-        choice = ts.fresh_choice(f"e{i}")
-        nxt = ts.fresh_state(f"s{i + 1}", constants=self.states[-1])
-        steps = _successors(run, ts, self.states[-1], choice)
-        for k, step in enumerate(steps):
-            ts.session.add(z3.Implies(sel == k, z3.And(_as_bool(ts, step.enabled), *_equal(nxt, step.after))))
-        self.states.append(nxt)
-        self.selectors.append(sel)
-        self.choices.append(choice)
-        self.steps.append(steps)
-
-
-def _as_bool(ts: _Solver, flag) -> Any:
-    return z3.BoolVal(flag, ts.ctx) if isinstance(flag, bool) else flag
-
-
-def _start(run: _Run) -> tuple[_Solver, _Unrolling]:
-    ts = run.solver()
-    s0 = ts.fresh_state("s0")
-    ts.session.add(*(flag for _, flag in run.constants(ts.ops, s0)))
-    ts.session.add(*(flag for _, flag in boot_clauses(ts.ops, run.policy, run.st, s0)))
-    return ts, _Unrolling(run.events(), [s0])
-
-
-def _witness(run: _Run) -> list[str] | str | None:
-    if run.prop.antecedent is None:
-        return []
-    ts, trace = _start(run)
-    base = run.work
-    for depth in range(WITNESS_DEPTH + 1):
-        reached = run.prop.antecedent(ts.ops, run.st, trace.states[-1])
-        status, reason = ts.check_with(reached)
-        run.work = base + ts.work()
-        if status == UNKNOWN:
-            return reason
-        if status == SAT:
-            ts.session.add(reached)
-            ts.check()
-            model = ts.session.model()
-            picked = [trace.events[model.eval(sel, model_completion=True).as_long()] for sel in trace.selectors]
-            return [f"{e.kind.value} {_target(run.st, e)}" for e in picked]
-        if depth < WITNESS_DEPTH:
-            trace.extend(ts, run)
-    return None
-
-
-def _target(st: VmaStructure, event: VmaEvent) -> str:
-    return st.slot_name(event.target) if event.kind.on_bar else st.devices[event.target].name
-
-
-def _bmc(run: _Run) -> VmaCounterexample | str | None:
-    ts, trace = _start(run)
-    ops, base = ts.ops, run.work
-    for depth in range(run.settings.depth + 1):
-        bad = ops.negate(_conj(ops, _state_props(run, ops, trace.states[-1])))
-        if depth > 0:
-            bad = ops.any_of(bad, _step_violation(run, ts, trace))
-        status, reason = ts.check_with(bad)
-        run.work = base + ts.work()
-        if status == UNKNOWN:
-            return f"bounded check at depth {depth}: {reason}"
-        if status == SAT:
-            return _extract(run, ts, trace, bad)
-        if depth < run.settings.depth:
-            trace.extend(ts, run)
-    return None
-
-
-def _step_violation(run: _Run, ts: _Solver, trace: _Unrolling):
-    ops, before, sel = ts.ops, trace.states[-2], trace.selectors[-1]
-    cases = []
-    for k, (event, step) in enumerate(zip(trace.events, trace.steps[-1])):
-        clauses = _step_props(run, ops, before, event, step.after)
-        if clauses:
-            cases.append(ops.all_of(sel == k, ops.negate(_conj(ops, clauses))))
-    return ops.any_of(*cases)
-
-
-MMIO_ANCHOR = 0xFE000000
-
-
-def _extract(run: _Run, ts: _Solver, trace: _Unrolling, bad) -> VmaCounterexample:
-    ts.session.add(bad)
-    if ts.check()[0] != SAT:
-        raise EncodingMismatch("bounded check: the violation vanished when asserted")
-    model = ts.session.model()
-    for sel in trace.selectors:
-        ts.session.add(sel == model.eval(sel, model_completion=True))
-    model = _canonical(run, ts, trace, model)
-    initial = _decode(model, trace.states[0])
-    events = [trace.events[model.eval(sel, model_completion=True).as_long()] for sel in trace.selectors]
-    choices = [MmapChoice(*(model.eval(v, model_completion=True).as_long() for v in (c.offset_pages, c.pages)))
-               for c in trace.choices]
-    return replay_vma(run.prop, run.policy, run.st, initial, list(zip(events, choices)), run.settings.width)
-
-
-def _canonical(run: _Run, ts: _Solver, trace: _Unrolling, model):
-    """Pull the BARs toward a typical MMIO layout and the mmaps toward one page at offset 0.
-
-    Slots no event of the trace touches are made non-mmappable when that is
-    possible, so the report shows only the BARs the trace needs.  No BAR is
-    left at physical address 0, where RAM or firmware sits on real machines.
-    """
-    s0, mask = trace.states[0], (1 << run.settings.width) - 1
-    used = _slots_used(run, trace, model)
-    for b in range(len(run.st.bar_device)):
-        if b not in used:
-            model = _prefer(ts, z3.Not(s0.mmappable[b]), model)
-        model = _prefer(ts, s0.start[b] != 0, model)
-    for b in range(len(run.st.bar_device)):
-        model = ts.session.pull_toward(s0.index[b], run.st.devices[run.st.device_of(b)].bars.index(b), model)
-    for b in range(len(run.st.bar_device)):
-        model = ts.session.pull_toward(s0.size[b], run.page_bytes, model)
-        model = ts.session.pull_toward(s0.start[b], (MMIO_ANCHOR + 2 * b * run.page_bytes) & mask, model)
-    for choice in trace.choices:
-        model = ts.session.pull_toward(choice.offset_pages, 0, model)
-        model = ts.session.pull_toward(choice.pages, 1, model)
-    return model
-
-
-def _slots_used(run: _Run, trace: _Unrolling, model) -> set[int]:
-    used: set[int] = set()
-    for sel in trace.selectors:
-        event = trace.events[model.eval(sel, model_completion=True).as_long()]
-        used.update([event.target] if event.kind.on_bar else run.st.devices[event.target].bars)
-    return used
-
-
-def _prefer(ts: _Solver, condition, model):
-    """Keep `condition` when some model satisfies it (the event choices are already fixed)."""
-    if ts.session.check(condition) == SAT:
-        model = ts.session.model()
-        ts.session.add(condition)
-    return model
-
-
-def _decode(model, s: VmaState) -> VmaState:
-    values: dict[str, Any] = {"page_shift": s.page_shift}
-    for f in dataclasses.fields(VmaState):
-        if f.name == "page_shift":
-            continue
-        terms = [model.eval(t, model_completion=True) for t in getattr(s, f.name)]
-        values[f.name] = tuple(z3.is_true(t) if z3.is_bool(t) else t.as_long() for t in terms)
-    return VmaState(**values)
 
 
 def replay_vma(prop: VmaProperty, policy: Policy, st: VmaStructure, initial: VmaState,

@@ -38,6 +38,10 @@ class VmaCounterexample:
         lines.append(f"violated: {self.property_id} at {violation_text(self)}: {self.property_title}")
         return lines
 
+    def summary(self) -> str:
+        count = len(self.steps)
+        return f"after {count} event{'s' if count != 1 else ''} the trace ends with {violation_text(self)}"
+
     def doc(self) -> dict[str, Any]:
         st, s0 = self.structure, self.initial
         return {

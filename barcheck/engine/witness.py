@@ -17,8 +17,7 @@ from barcheck.engine.pgoffcheck import claims as round_trip_claims, replay_round
 from barcheck.engine.recordcheck import RecordCounterexample, RecordSettings, replay_record
 from barcheck.engine.vmacheck import replay_vma
 from barcheck.engine.tracecheck import TraceCounterexample, TraceSettings, boot_assumptions, constant_assumptions, replay_trace
-from barcheck.engine.verdict import EncodingMismatch, Result, Verdict
-from barcheck.engine.describe import clause_text
+from barcheck.engine.verdict import EncodingMismatch, Result, Verdict, Witness
 from barcheck.engine.replay import replay as replay_pair
 from barcheck.engine.vmatrace import VmaCounterexample
 from barcheck.engine.wire import WireError, decode, encode
@@ -209,10 +208,11 @@ def _replay_vma(witness: Mapping[str, Any], policy: Policy, page_bytes: int, che
     return _run(lambda: replay_vma(prop, policy, structure, initial, moves, width), _trace_detail)
 
 
-def _trace_detail(tcx: Any) -> str:
-    if hasattr(tcx, "lines"):
-        return tcx.lines()[-1]
-    return f"violated: {tcx.property_id} at {clause_text(tcx.structure, tcx.violated)}"
+def _trace_detail(tcx: Witness) -> str:
+    """The violated clause; a resource-tree trace's line leaves out the property's title."""
+    if isinstance(tcx, TraceCounterexample):
+        return f"violated: {tcx.property_id} at {tcx.summary_clause()}"
+    return tcx.lines()[-1]
 
 
 def _run(replayer, detail) -> Replayed:

@@ -9,33 +9,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from barcheck.engine.pgoffcheck import ROUND_TRIP_ID, ROUND_TRIP_STATEMENT, ROUND_TRIP_TITLE, RoundTripCounterexample
 from barcheck.engine.recordcheck import RecordCounterexample
-from barcheck.engine.describe import clause_text
 from barcheck.engine.verdict import Result
-from barcheck.engine.vmatrace import VmaCounterexample, violation_text as vma_violation
 from barcheck.engine.sources import PROJECT_ROOT
 from model.policies import Policy, UnknownPolicy, get_policy
 from model.units import size_name
-from properties import ASSUMPTION_TEXT, REGISTRY
+from properties import ASSUMPTION_TEXT
+from properties.claims import claim
 from properties.code import KERNEL_CODE
-from properties.record import RECORD_PROPERTIES
-from properties.revoke import VMA_PROPERTIES
-from properties.trace import TRACE_PROPERTIES
 
 
 
 def title_and_statement(prop_id: str, kind: str) -> tuple[str, str]:
-    if kind == "function":
-        if prop_id == ROUND_TRIP_ID:
-            return ROUND_TRIP_TITLE, ROUND_TRIP_STATEMENT
-        record = RECORD_PROPERTIES[prop_id]
-        return record.title, record.statement
-    if kind == "trace":
-        traced = VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]
-        return traced.title, traced.statement
-    pair = REGISTRY[prop_id]
-    return pair.title, pair.statement
+    found = claim(kind, prop_id)
+    return found.title, found.statement
 
 
 def result_id(result: Result, kind: str) -> str:
@@ -67,22 +54,9 @@ def explanation(result: Result, kind: str) -> str:
     title, _ = title_and_statement(result.property, kind)
     code = KERNEL_CODE[result.property]
     page = size_name(result.page_size)
-    if isinstance(trace, RoundTripCounterexample):
-        index, page_in_region = trace.decoded()
-        what = (f"BAR{trace.index} of {size_name(trace.size_bytes)} at page {trace.offset_pages:#x} decodes as "
-                f"region {index}, page {page_in_region:#x}")
-    else:
-        what = _trace_violation(result)
+    what = trace.summary() if trace is not None else "the check failed"
     return (f"Under {result.policy} at {page} pages, {what}, breaking {result.property} "
             f"(\"{title}\"), a rule {code} must keep.")
-
-
-def _trace_violation(result: Result) -> str:
-    trace = result.trace
-    steps = len(trace.steps)
-    where = vma_violation(trace) if isinstance(trace, VmaCounterexample) else clause_text(trace.structure,
-                                                                                          trace.violated)
-    return f"after {steps} event{'s' if steps != 1 else ''} the trace ends with {where}"
 
 
 def why_it_holds(result: Result, kind: str) -> dict[str, Any]:

@@ -8,17 +8,14 @@ escaped.
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any, Iterable
+from typing import Any
 
-from barcheck.render.svg import esc, render_map
-from model.units import size_name
-
-VERDICTS = ("counterexample", "unknown", "vacuous", "proved")
-VERDICT_MARK = {"counterexample": "✗ cex", "unknown": "? unknown", "vacuous": "∅ vacuous", "proved": "✓ proved"}
-MAX_MATRIX_COLUMNS = 12
-_FILENAME_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+from barcheck.render.html_common import (VERDICTS, check_ids, compact, first_seen, page_label, svg_filename,
+                                         verdict_class)
+from barcheck.render.html_matrix import matrix_html
+from barcheck.render.html_results import results_sections
+from barcheck.render.svg import render_map
+from barcheck.render.svg_text import esc
 
 CSS = """
 :root { color-scheme: light; }
@@ -78,56 +75,6 @@ summary { cursor: pointer; color: #555; }
 """
 
 
-# ----------------------------------------------------------------------------- small helpers
-
-
-def page_label(size_bytes: int) -> str:
-    """4096 -> "4K", 65536 -> "64K", 1048576 -> "1M", 2**30 -> "1G"; sizes not a multiple of 1K stay in bytes."""
-    return size_name(int(size_bytes))
-
-
-def verdict_class(verdict: Any) -> str:
-    return f"v-{verdict}" if verdict in VERDICTS else "v-other"
-
-
-def compact(value: Any) -> str:
-    """A scalar as text; lists and dicts as compact JSON in the document's own key order."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def result_heading(result: dict) -> str:
-    return (f"{result.get('property', '?')} [{result.get('kind', '?')}] · {result.get('policy', '?')} · "
-            f"{page_label(result.get('page_size', 0))}")
-
-
-def seconds_text(result: dict) -> str:
-    seconds = result.get("seconds")
-    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-        return f"{seconds:.2f} s"
-    return "time not recorded"
-
-
-def svg_filename(result: dict, number: int) -> str:
-    return f"{result['id']}-{number}.svg"
-
-
-def check_ids(results: list[dict]) -> None:
-    seen: set[str] = set()
-    for result in results:
-        result_id = result.get("id")
-        if not isinstance(result_id, str) or not _FILENAME_SAFE.match(result_id):
-            raise ValueError(f"result id {result_id!r} is not a filename-safe slug")
-        if result_id in seen:
-            raise ValueError(f"result id {result_id!r} appears twice")
-        seen.add(result_id)
-
-
-def first_seen(values: Iterable[Any]) -> list[Any]:
-    return list(dict.fromkeys(values))
-
-
 # ----------------------------------------------------------------------------- SVG files
 
 
@@ -179,228 +126,6 @@ def toc_html(doc: dict) -> list[str]:
     return ['<nav class="toc">' + "".join(f'<a href="#{key}">{text}</a>' for key, text in links) + "</nav>"]
 
 
-# ----------------------------------------------------------------------------- verdict matrix
-
-
-def _verdict_mark(verdict: object) -> object:
-    return VERDICT_MARK.get(verdict, verdict) if isinstance(verdict, str) else verdict
-
-
-def cell_html(results: list[dict]) -> str:
-    if not results:
-        return '<td class="none">—</td>'
-    classes = first_seen(verdict_class(r.get("verdict")) for r in results)
-    links = "".join(
-        f'<a href="#{esc(r["id"])}" title="{esc(result_heading(r))}: {esc(r.get("verdict"))}, '
-        f'{esc(seconds_text(r))}">{esc(_verdict_mark(r.get("verdict")))}</a>'
-        for r in results)
-    return f'<td class="{" ".join(classes)}">{links}</td>'
-
-
-def matrix_axes(doc: dict) -> tuple[list[str], list[int]]:
-    results = doc.get("results") or []
-    meta = doc.get("meta") or {}
-    present = first_seen(r.get("policy") for r in results)
-    policies = [p for p in meta.get("policies") or [] if p in present] + \
-               [p for p in present if p not in (meta.get("policies") or [])]
-    page_sizes = sorted(set(r.get("page_size") for r in results), key=int)
-    return policies, page_sizes
-
-
-def index_results(results: list[dict]) -> dict[tuple, list[dict]]:
-    cells: dict[tuple, list[dict]] = {}
-    for r in results:
-        cells.setdefault((r.get("property"), r.get("kind"), r.get("policy"), r.get("page_size")), []).append(r)
-    return cells
-
-
-def wide_matrix_html(results: list[dict], policies: list[str], page_sizes: list[int]) -> list[str]:
-    cells = index_results(results)
-    out = ['<div class="matrix-wrap"><table class="matrix">', "<thead><tr><th rowspan=\"2\">property [kind]</th>"]
-    out += [f'<th colspan="{len(page_sizes)}">{esc(p)}</th>' for p in policies]
-    out += ["</tr><tr>"] + [f"<th>{esc(page_label(s))}</th>" for _ in policies for s in page_sizes]
-    out.append("</tr></thead><tbody>")
-    for prop, kind in first_seen((r.get("property"), r.get("kind")) for r in results):
-        row = [cell_html(cells.get((prop, kind, p, s), [])) for p in policies for s in page_sizes]
-        out.append(f"<tr><th>{esc(prop)} [{esc(kind)}]</th>{''.join(row)}</tr>")
-    out.append("</tbody></table></div>")
-    return out
-
-
-def property_matrix_html(prop: str, results: list[dict], page_sizes: list[int]) -> list[str]:
-    cells = index_results(results)
-    kinds = first_seen(r.get("kind") for r in results)
-    out = ["<div>", f"<h3>{esc(prop)}</h3>", '<div class="matrix-wrap"><table class="matrix">',
-           "<thead><tr><th>policy</th>" + "".join(f"<th>{esc(page_label(s))}</th>" for s in page_sizes) +
-           "</tr></thead><tbody>"]
-    for policy, kind in first_seen((r.get("policy"), r.get("kind")) for r in results):
-        name = f"{policy} [{kind}]" if len(kinds) > 1 else policy
-        row = [cell_html(cells.get((prop, kind, policy, s), [])) for s in page_sizes]
-        out.append(f"<tr><th>{esc(name)}</th>{''.join(row)}</tr>")
-    out.append("</tbody></table></div></div>")
-    return out
-
-
-def matrix_html(doc: dict) -> list[str]:
-    results = doc.get("results") or []
-    policies, page_sizes = matrix_axes(doc)
-    out = ['<section id="matrix">', "<h2>Verdict matrix</h2>",
-           "<p>Each cell links to its result. " +
-           " ".join(f'<span class="badge {verdict_class(v)}">{esc(VERDICT_MARK[v])}</span>' for v in VERDICTS) +
-           "</p>"]
-    if not results:
-        out.append("<p>No results.</p>")
-    elif len(policies) * len(page_sizes) <= MAX_MATRIX_COLUMNS:
-        out += wide_matrix_html(results, policies, page_sizes)
-    else:
-        out.append('<div class="matrix-grid">')
-        for prop in first_seen(r.get("property") for r in results):
-            out += property_matrix_html(prop, [r for r in results if r.get("property") == prop], page_sizes)
-        out.append("</div>")
-    out.append("</section>")
-    return out
-
-
-# ----------------------------------------------------------------------------- one result
-
-
-def details_html(result: dict, meta: dict) -> list[str]:
-    """Where the claim lives, the solver run and the scope, folded away."""
-    solver = result.get("solver") or {}
-    source = result.get("source") or {}
-    where = f"{source.get('path', '?')}:{source.get('line', '?')}" if source else "not recorded"
-    rows = [("source", where), ("time", seconds_text(result))]
-    rows += [(f"solver {key}", compact(value)) for key, value in solver.items()]
-    rows += [(f"scope {key}", compact(value)) for key, value in (result.get("scope") or {}).items()]
-    names = result.get("assumptions") or []
-    text = meta.get("assumption_text") or {}
-    rows += [("assumption", f"{name}: {text[name]}" if name in text else name) for name in names]
-    out = ["<details><summary>Source, solver and scope</summary>", '<dl class="meta">']
-    out += [f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>" for name, value in rows]
-    out += ["</dl>", "</details>"]
-    return out
-
-
-def notes_html(result: dict) -> list[str]:
-    notes = result.get("notes") or []
-    if not notes:
-        return []
-    return ["<h4>Notes</h4>", "<ul>"] + [f"<li>{esc(note)}</li>" for note in notes] + ["</ul>"]
-
-
-def claim_html(result: dict) -> str:
-    title, statement = result.get("title"), result.get("statement")
-    parts = [f"<strong>{esc(title)}</strong>" if title else "", esc(statement) if statement else ""]
-    return f'<p class="claim">Claim: {" — ".join(p for p in parts if p)}</p>' if any(parts) else ""
-
-
-def badge_html(verdict: Any) -> str:
-    return f'<span class="badge {verdict_class(verdict)}">{esc(verdict)}</span>'
-
-
-def map_figure_html(result: dict, number: int, map_doc: dict, svg: str) -> list[str]:
-    name = svg_filename(result, number)
-    return ['<figure class="map">', svg.rstrip("\n"),
-            f'<figcaption>Map {number}: {esc(map_doc.get("title", ""))} — '
-            f'<a href="{esc(name)}">open SVG</a> ({esc(name)})</figcaption>', "</figure>"]
-
-
-def cex_html(result: dict, meta: dict, svgs: dict[str, str]) -> list[str]:
-    out = [f'<section id="{esc(result["id"])}" class="result cex">',
-           f"<h3>{badge_html('counterexample')}{esc(result_heading(result))}</h3>",
-           f'<p class="explanation">{esc(result.get("explanation", "no explanation recorded"))}</p>',
-           claim_html(result)]
-    if result.get("facts"):
-        out += ["<h4>Facts</h4>", f'<pre class="facts">{esc(chr(10).join(result["facts"]))}</pre>']
-    if result.get("steps"):
-        out += ["<h4>Steps</h4>", '<ol class="steps">'] + [f"<li>{esc(s)}</li>" for s in result["steps"]] + ["</ol>"]
-    maps = result.get("maps") or []
-    if maps:
-        out.append("<h4>Address maps</h4>")
-    for number, map_doc in enumerate(maps, start=1):
-        out += map_figure_html(result, number, map_doc, svgs[svg_filename(result, number)])
-    out += notes_html(result) + details_html(result, meta)
-    out += ['<p class="back"><a href="#matrix">back to the matrix</a></p>', "</section>"]
-    return [line for line in out if line]
-
-
-UNDECIDED_DEFAULT = {"unknown": "the solver gave no answer", "vacuous": "the assumptions admit no case to check"}
-
-
-def _undecided_default(verdict: object) -> str:
-    if isinstance(verdict, str) and verdict in UNDECIDED_DEFAULT:
-        return UNDECIDED_DEFAULT[verdict]
-    return "no reason recorded"
-
-
-def undecided_html(result: dict, meta: dict) -> list[str]:
-    verdict = result.get("verdict")
-    reason = result.get("reason") or _undecided_default(verdict)
-    kind = verdict if verdict in VERDICTS else "other"
-    out = [f'<section id="{esc(result["id"])}" class="result {kind}">',
-           f"<h3>{badge_html(verdict)}{esc(result_heading(result))}</h3>",
-           f'<p class="reason {verdict_class(verdict)}">{esc(str(verdict).upper())}: {esc(reason)}</p>',
-           claim_html(result)]
-    out += notes_html(result) + details_html(result, meta)
-    out += ['<p class="back"><a href="#matrix">back to the matrix</a></p>', "</section>"]
-    return [line for line in out if line]
-
-
-# ----------------------------------------------------------------------------- proved groups
-
-
-def why_assumptions(result: dict, meta: dict) -> list[tuple[str, str]]:
-    why = result.get("why") or {}
-    if "assumptions" in why:
-        return [(str(a.get("name", "")), str(a.get("text", ""))) for a in why["assumptions"]]
-    text = meta.get("assumption_text") or {}
-    return [(name, text.get(name, "")) for name in result.get("assumptions") or []]
-
-
-def why_key(result: dict, meta: dict) -> tuple:
-    why = result.get("why") or {}
-    return (result.get("property"), result.get("kind"), result.get("statement"), compact(why.get("scope", "")),
-            tuple(why_assumptions(result, meta)))
-
-
-def proved_groups(results: list[dict], meta: dict) -> list[list[dict]]:
-    groups: dict[tuple, list[dict]] = {}
-    for result in results:
-        groups.setdefault(why_key(result, meta), []).append(result)
-    return list(groups.values())
-
-
-def holds_item(result: dict) -> str:
-    work = (result.get("solver") or {}).get("work")
-    cost = seconds_text(result) + (f", work {compact(work)}" if work is not None else "")
-    return (f'<li id="{esc(result["id"])}">{esc(result.get("policy"))} · {esc(page_label(result.get("page_size", 0)))}'
-            f' <span class="mono">({esc(cost)})</span></li>')
-
-
-def assumptions_html(assumptions: list[tuple[str, str]]) -> list[str]:
-    if not assumptions:
-        return ["<p>No assumptions beyond the model itself.</p>"]
-    return ["<ul>"] + [f"<li><code>{esc(name)}</code>: {esc(text)}</li>" for name, text in assumptions] + ["</ul>"]
-
-
-def proved_group_html(group: list[dict], meta: dict) -> list[str]:
-    first = group[0]
-    why = first.get("why") or {}
-    scope = why.get("scope") or (first.get("scope") or {}).get("quantified")
-    out = [f'<section id="why-{esc(first["id"])}" class="result proved">',
-           f"<h3>{badge_html('proved')}Why it holds: {esc(first.get('property'))} [{esc(first.get('kind'))}]</h3>",
-           claim_html(first)]
-    if scope:
-        out += ["<h4>Scope</h4>", f"<p>{esc(compact(scope))}</p>"]
-    out += ["<h4>Assumptions used</h4>"] + assumptions_html(why_assumptions(first, meta))
-    out += ["<h4>Holds for</h4>", '<ul class="holds">'] + [holds_item(r) for r in group] + ["</ul>"]
-    for result in group:
-        out += notes_html(result)
-    out += details_html(first, meta)
-    out += ['<p class="back"><a href="#matrix">back to the matrix</a></p>', "</section>"]
-    return [line for line in out if line]
-
-
 # ----------------------------------------------------------------------------- sweeps and measures
 
 
@@ -436,30 +161,6 @@ def measures_html(measures: list[dict]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the page
-
-
-def results_sections(doc: dict, svgs: dict[str, str]) -> list[str]:
-    results, meta = doc.get("results") or [], doc.get("meta") or {}
-    cexes = [r for r in results if r.get("verdict") == "counterexample"]
-    undecided = [r for r in results if r.get("verdict") not in ("counterexample", "proved")]
-    proved = [r for r in results if r.get("verdict") == "proved"]
-    out: list[str] = []
-    if cexes:
-        out += ['<section id="counterexamples">', f"<h2>Counterexamples ({len(cexes)})</h2>"]
-        for result in cexes:
-            out += cex_html(result, meta, svgs)
-        out.append("</section>")
-    if undecided:
-        out += ['<section id="undecided">', f"<h2>Unknown and vacuous ({len(undecided)})</h2>"]
-        for result in undecided:
-            out += undecided_html(result, meta)
-        out.append("</section>")
-    if proved:
-        out += ['<section id="proved">', f"<h2>Why it holds ({len(proved)} proved)</h2>"]
-        for group in proved_groups(proved, meta):
-            out += proved_group_html(group, meta)
-        out.append("</section>")
-    return out
 
 
 def page_html(doc: dict, svgs: dict[str, str]) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from barcheck.engine.msixmeasure import MEASURE_ID, MEASURE_STATEMENT, Measure, Placement
+from barcheck.engine.msixmeasure import Measure, Placement
+from properties.declared import MEASURE_ID, MEASURE_STATEMENT
 from model.units import size_name
 
 

@@ -11,16 +11,13 @@ from barcheck.engine.verdict import Counterexample, Result, Verdict
 from model.pci import BarKind
 from model.scenario import Origin, Relation
 from model.units import size_name
-from barcheck.render.trace import trace_doc, trace_lines
 from barcheck.render.explain import explanation, policy_source, result_id, title_and_statement, why_it_holds
 from barcheck.render.maps import maps_of
 from barcheck.engine.witness import witness_of
 from properties import ASSUMPTION_TEXT, REGISTRY
+from properties.claims import claim
 from barcheck.render.measure import measure_doc, measure_markdown, measure_text, sort_measures
-from barcheck.engine.pgoffcheck import ROUND_TRIP_STATEMENT
-from properties.record import RECORD_PROPERTIES
 from properties.revoke import VMA_PROPERTIES
-from properties.trace import TRACE_PROPERTIES
 
 SCHEMA = "barcheck.result/1"
 
@@ -34,23 +31,15 @@ def kind_of(result: Result) -> str:
 
 
 def _trace_lines(result: Result) -> list[str]:
-    if hasattr(result.trace, "lines"):
-        return result.trace.lines()
-    return trace_lines(result.trace, result.policy)
+    return result.trace.lines() if result.trace is not None else []
 
 
 def _trace_doc(result: Result) -> dict[str, Any]:
-    if hasattr(result.trace, "doc"):
-        return result.trace.doc()
-    return trace_doc(result.trace, result.policy)
+    return result.trace.doc() if result.trace is not None else {}
 
 
 def _statement(prop_id: str, kind: str) -> str:
-    if kind == "function":
-        return RECORD_PROPERTIES[prop_id].statement if prop_id in RECORD_PROPERTIES else ROUND_TRIP_STATEMENT
-    if kind == "trace":
-        return (VMA_PROPERTIES.get(prop_id) or TRACE_PROPERTIES[prop_id]).statement
-    return REGISTRY[prop_id].statement
+    return claim(kind, prop_id).statement
 
 
 def sort_results(results: Iterable[Result]) -> list[Result]:

@@ -20,7 +20,9 @@ from barcheck.render.pages import CEX_SCHEMA
 from barcheck.inputs.safe_read import InputFileError, nesting_depth, read_regular_file
 from barcheck.inputs.textsafe import escape_control
 from barcheck.engine.wire import WireError
-from barcheck.saved.witness_check import Labels, check_result, key_text, shown
+from barcheck.saved.strict_json import key_text, shown
+from barcheck.saved.witness_check import check_result
+from barcheck.saved.witness_schema import Labels
 
 RESULT_SCHEMA = "barcheck.result/1"
 MAX_NESTING = 64

@@ -13,12 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from barcheck.engine.checker import Settings
 from barcheck.selftest.mutants import ALIGNMENT, GUEST, LIFETIME, MAPPING, MSIX, PROBE, Mutant
 from barcheck.engine.harness_distinguish import distinguish
-from barcheck.engine.recordcheck import RecordSettings, check_record
-from barcheck.engine.vmacheck import VmaSettings, check_vma
-from barcheck.engine.tracecheck import TraceSettings, check_trace
+from barcheck.engine.recordcheck import check_record
+from barcheck.engine.vmacheck import check_vma
+from barcheck.engine.tracecheck import check_trace
+from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
+from barcheck.engine.settings import RunSettings
 from barcheck.engine.verdict import Verdict
 from barcheck.engine.witness import NO_LONGER_VIOLATES, replay_witness, witness_of
 from model.policies import Policy, get_policy, is_plain
@@ -75,9 +76,13 @@ class Kill:
 
 @dataclass(frozen=True, slots=True)
 class KillSettings:
-    seed: int = 0
-    rlimit: int = 400_000_000
+    seed: int = DEFAULT_SEED
+    rlimit: int = DEFAULT_RLIMIT
     pages: tuple[int, ...] = PAGES
+
+    def run(self) -> RunSettings:
+        """The checks' settings: the engines' defaults with this seed and budget."""
+        return RunSettings(seed=self.seed, rlimit=self.rlimit)
 
 
 Check = Callable[[], tuple[str, str]]
@@ -108,7 +113,7 @@ def _candidates(mutant: Mutant, base: Policy, settings: KillSettings) -> Iterato
 
 
 def _pair_checks(policy: Policy, base: Policy, settings: KillSettings):
-    solver = Settings(seed=settings.seed, rlimit=settings.rlimit)
+    solver = settings.run().pair()
     for prop_id, prop in sorted(REGISTRY.items()):
         if prop.needs_vmm and policy.vmm is None:
             continue
@@ -124,7 +129,7 @@ def _pair_checks(policy: Policy, base: Policy, settings: KillSettings):
 
 
 def _function_checks(policy: Policy, base: Policy, settings: KillSettings):
-    solver = RecordSettings(seed=settings.seed, rlimit=settings.rlimit)
+    solver = settings.run().record()
     for prop_id, prop in sorted(RECORD_PROPERTIES.items()):
         if (prop.needs_vmm and policy.vmm is None) or prop.applies(policy):
             continue
@@ -136,7 +141,7 @@ def _function_checks(policy: Policy, base: Policy, settings: KillSettings):
 def _trace_checks(policy: Policy, base: Policy, settings: KillSettings):
     if not is_plain(policy) or not policy.placed_by_pci_core:
         return
-    solver = TraceSettings(seed=settings.seed, rlimit=settings.rlimit)
+    solver = settings.run().trace()
     structure = standard_structure(3)
     for prop_id, prop in sorted(TRACE_PROPERTIES.items()):
         for page in settings.pages:
@@ -147,7 +152,7 @@ def _trace_checks(policy: Policy, base: Policy, settings: KillSettings):
 def _mapping_checks(policy: Policy, base: Policy, settings: KillSettings):
     if not is_plain(policy):
         return
-    solver = VmaSettings(seed=settings.seed, rlimit=settings.rlimit)
+    solver = settings.run().mapping()
     structure = vma_structure(2)
     for prop_id, prop in sorted(VMA_PROPERTIES.items()):
         for page in settings.pages:
@@ -172,7 +177,7 @@ def _judge(result, base: Policy) -> tuple[str, str]:
 
 def _explanation(result) -> str:
     trace = result.trace
-    if trace is not None and hasattr(trace, "lines"):
+    if trace is not None:
         lines = [line for line in trace.lines() if line.startswith("explanation:")]
         if lines:
             return lines[0].removeprefix("explanation: ")

@@ -313,9 +313,14 @@ def _with_vmm(vmm: Vmm) -> Policy:
 
 
 def _mutants() -> tuple[Mutant, ...]:
-    align_small = get_policy("linux-4.8+align_small_bars").pci_core
-    resource = get_policy("linux-4.8+resource_alignment").pci_core
-    rows = [
+    mutants = [Mutant(policy.name.removeprefix("mutant-"), base, aspect, bug, policy, expect)
+               for policy, base, aspect, bug, expect in _kernel_rows() + _configured_rows()]
+    return tuple(replace(m, equivalent=EQUIVALENT.get(m.slug, "")) for m in mutants)
+
+
+def _kernel_rows() -> list[tuple[Policy, str, str, str, str]]:
+    """The mutants of a built-in kernel policy: probe, lifetime, MSI-X and mapping bugs."""
+    return [
         (DummyOneByteShort(), "linux-4.8", PROBE, "the dummy's end is off by one: the page's last byte is not reserved", "mmap.window-within-bar-or-dummy"),
         (DummyOneByteLong(), "linux-4.8", PROBE, "the dummy reaches one byte into the next page", "mmap.subpage-available"),
         (DummyFromBarStart(), "linux-4.8", PROBE, "the dummy starts at the BAR's start and overlaps the BAR itself", "mmap.subpage-available"),
@@ -347,6 +352,14 @@ def _mutants() -> tuple[Mutant, ...]:
         (RemapAtMmap(), "linux-5.8", MAPPING, "PTEs are made at mmap time, so the vma never joins the vma_list "
                                               "the zap walks", "revoke.complete"),
         (ZapRangeOneRegionShort(), "linux-6.10", MAPPING, "the zap's file range ends one region early", "revoke.complete"),
+    ]
+
+
+def _configured_rows() -> list[tuple[Policy, str, str, str, str]]:
+    """The mutants of a configured policy: an alignment modifier or the VMM changed."""
+    align_small = get_policy("linux-4.8+align_small_bars").pci_core
+    resource = get_policy("linux-4.8+resource_alignment").pci_core
+    return [
         (_configured("linux-4.8", replace(align_small, restores_alignment=False), "+align_small_bars",
                      "mutant-align-small-bars-no-restore"), "linux-4.8+align_small_bars", ALIGNMENT,
          "the realloc path forgets STARTALIGN: a released BAR comes back with no alignment", "alignment.preserved-across-realloc"),
@@ -362,9 +375,6 @@ def _mutants() -> tuple[Mutant, ...]:
         (_with_vmm(QemuExpandsShared()), "qemu-subpage", GUEST,
          "a BAR without a single covering mmap is expanded too", "guest.no-foreign-host-page"),
     ]
-    mutants = [Mutant(policy.name.removeprefix("mutant-"), base, aspect, bug, policy, expect)
-               for policy, base, aspect, bug, expect in rows]
-    return tuple(replace(m, equivalent=EQUIVALENT.get(m.slug, "")) for m in mutants)
 
 
 EQUIVALENT = {

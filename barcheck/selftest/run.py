@@ -7,15 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from barcheck.engine.checker import Settings, check
+from barcheck.engine.checker import check
 from barcheck.selftest import agreement, fuzz as fuzzing
 from barcheck.selftest.kill import KillSettings, kill
 from barcheck.selftest.mutants import MUTANTS, get_mutant
+from barcheck.engine.settings import RunSettings
 from barcheck.engine.harness_witness import pair_witness, record_witness
-from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
-from barcheck.engine.recordcheck import RecordSettings, check_record
-from barcheck.engine.vmacheck import VmaSettings, check_vma
-from barcheck.engine.tracecheck import TraceSettings, check_trace
+from barcheck.engine.pgoffcheck import check_round_trip
+from barcheck.engine.recordcheck import check_record
+from barcheck.engine.vmacheck import check_vma
+from barcheck.engine.tracecheck import check_trace
 from barcheck.engine.verdict import Verdict
 from model.policies import catalogue, get_policy, guest_catalogue, msix_catalogue
 from model.system import standard_structure
@@ -27,6 +28,7 @@ from properties.trace import TRACE_PROPERTIES
 SECTIONS = ("mutants", "agreement", "coverage", "fuzz", "limits")
 COVERAGE_PAGES = (4096, 16384, 65536)
 TINY_RLIMIT = 1
+TINY = RunSettings(rlimit=TINY_RLIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,9 @@ def _cover_one(item) -> Covered:
     (kind, prop_id, policy_name, page), seed = item
     policy = get_policy(policy_name)
     if kind == "pair":
-        found = pair_witness(REGISTRY[prop_id], policy, page, Settings(seed=seed))
+        found = pair_witness(REGISTRY[prop_id], policy, page, RunSettings(seed=seed).pair())
     else:
-        found = record_witness(RECORD_PROPERTIES[prop_id], policy, page, RecordSettings(seed=seed))
+        found = record_witness(RECORD_PROPERTIES[prop_id], policy, page, RunSettings(seed=seed).record())
     return Covered(kind, prop_id, policy_name, page, found.status, found.fields)
 
 
@@ -158,26 +160,26 @@ def _limit_one(name: str) -> Limited:
 
 
 def _pair_limited():
-    return check(REGISTRY["isolation.window"], get_policy("linux-4.8"), 65536, Settings(rlimit=TINY_RLIMIT))
+    return check(REGISTRY["isolation.window"], get_policy("linux-4.8"), 65536, TINY.pair())
 
 
 def _record_limited():
     return check_record(RECORD_PROPERTIES["msix.table-protected"], get_policy("linux-4.8"), 4096,
-                        RecordSettings(rlimit=TINY_RLIMIT))
+                        TINY.record())
 
 
 def _trace_limited():
     return check_trace(TRACE_PROPERTIES["isolation.window"], get_policy("linux-4.8"), standard_structure(3), 4096,
-                       TraceSettings(rlimit=TINY_RLIMIT))
+                       TINY.trace())
 
 
 def _vma_limited():
     return check_vma(VMA_PROPERTIES["revoke.complete"], get_policy("linux-6.10"), vma_structure(2), 4096,
-                     VmaSettings(rlimit=TINY_RLIMIT))
+                     TINY.mapping())
 
 
 def _round_trip_limited():
-    return check_round_trip(get_policy("linux-6.10"), 4096, RoundTripSettings(rlimit=TINY_RLIMIT))
+    return check_round_trip(get_policy("linux-6.10"), 4096, TINY.round_trip())
 
 
 LIMIT_CHECKS = (

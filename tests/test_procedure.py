@@ -1,0 +1,201 @@
+"""The one procedure (barcheck/engine/procedure.py) on a system that is neither the trace nor the mapping
+system: an 8-bit counter.  Shows the procedure is generic, and that each of its verdicts is reachable."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import z3
+
+from barcheck.engine.procedure import BMC, INDUCTION, Procedure, Pull
+from barcheck.engine.session import Session
+from barcheck.engine.verdict import EncodingMismatch, Verdict
+from model.ops import ConcreteOps
+from model.ops_z3 import SymbolicOps
+
+WIDTH_BITS = 8
+
+
+class Kind(enum.Enum):
+    INC = "inc"
+    RESET = "reset"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: Kind
+    target: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    enabled: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Counted:
+    property_id: str
+    values: tuple[int, ...]
+
+    def lines(self) -> list[str]:
+        return [f"{n}. x = {v}" for n, v in enumerate(self.values)]
+
+    def doc(self) -> dict[str, Any]:
+        return {"property": self.property_id, "values": list(self.values)}
+
+
+def _transition(ops, limit: int, guarded: bool, x, event: Event) -> Step:
+    if event.kind is Kind.RESET:
+        return Step(ops.true(), ops.const(0))
+    enabled = ops.ult(x, ops.const(limit)) if guarded else ops.true()
+    return Step(enabled, ops.add(x, ops.const(1)))
+
+
+class Counter:
+    """A counter that `inc` raises and `reset` zeroes; the claim is x <= limit."""
+
+    boot_contradiction = "the counter cannot boot"
+
+    def __init__(self, problem: CounterProblem) -> None:
+        self.problem = problem
+        self.session = Session(0, problem.rlimit, z3.Context())
+        self.ops = SymbolicOps(WIDTH_BITS, self.session.ctx)
+        self.events = [Event(Kind.INC), Event(Kind.RESET)]
+
+    def fresh_state(self, tag: str, constants: Any = None) -> Any:
+        return z3.BitVec(f"{tag}.x", WIDTH_BITS, self.session.ctx)
+
+    def fresh_choice(self, tag: str) -> Any:
+        return ()
+
+    def constants(self, x) -> list:
+        return []
+
+    def boot(self, x) -> list:
+        start = self.ops.eq(x, self.ops.const(0))
+        return [("boot.zero", start if self.problem.can_boot else self.ops.all_of(start, self.ops.false()))]
+
+    def invariant(self, x) -> list:
+        return [("x.at-most-limit", self.ops.ule(x, self.ops.const(self.problem.limit)))]
+
+    def successors(self, x, choice, placement: str) -> list[Step]:
+        return [_transition(self.ops, self.problem.limit, self.problem.guarded, x, e) for e in self.events]
+
+    def link(self, selected, step: Step, after) -> Any:
+        return z3.Implies(selected, z3.And(step.enabled, after == step.after))
+
+    def state_props(self, x) -> list:
+        return self.invariant(x)
+
+    def step_props(self, before, event, after) -> list:
+        return []
+
+    def has_step_props(self) -> bool:
+        return False
+
+    def antecedent(self, x) -> Any:
+        return self.ops.eq(x, self.ops.const(self.problem.limit))
+
+    def describe(self, event: Event) -> str:
+        return f"{event.kind.value} c"
+
+    def canonical_plan(self, trace, model_now):
+        yield Pull(trace.states[0], 0)
+
+    def replay(self, trace, model, placement: str) -> Counted:
+        ops, x, values = ConcreteOps(WIDTH_BITS), 0, [0]
+        for event in trace.picked(model):
+            step = _transition(ops, self.problem.limit, self.problem.guarded, x, event)
+            if not step.enabled:
+                raise EncodingMismatch("replay: a step is not enabled")
+            x = step.after
+            values.append(x)
+        if x <= self.problem.limit:
+            raise EncodingMismatch("replay: the trace does not violate the claim")
+        return Counted("counter.bounded", tuple(values))
+
+
+@dataclass(frozen=True)
+class CounterProblem:
+    limit: int = 3
+    guarded: bool = True
+    can_boot: bool = True
+    method: str = INDUCTION
+    depth: int = 6
+    rlimit: int = 10_000_000
+    prop_id: str = "counter.bounded"
+    policy_name: str = "toy"
+    page_bytes: int = 4096
+    placement: str = "none"
+    seed: int = 0
+
+    def open(self) -> Counter:
+        return Counter(self)
+
+    def has_antecedent(self) -> bool:
+        return True
+
+    def witness_placement(self) -> str:
+        return self.placement
+
+    def inductive_key(self) -> tuple:
+        return ("test-counter", self)
+
+    def scope(self) -> dict[str, Any]:
+        return {"method": self.method, "depth": self.depth}
+
+    def assumption_names(self) -> list[str]:
+        return ["boot.zero"]
+
+
+def _check(**fields) -> Any:
+    return Procedure(CounterProblem(**fields)).check()
+
+
+def test_a_guarded_counter_is_proved_and_its_antecedent_is_reached() -> None:
+    result = _check()
+    assert result.verdict is Verdict.PROVED
+    assert result.assumptions == ("boot.zero",)
+    assert "antecedent reached by: inc c, inc c, inc c" in result.notes
+    assert result.solver.work > 0
+
+
+def test_an_unguarded_counter_gives_the_shortest_replayed_trace() -> None:
+    result = _check(guarded=False)
+    assert result.verdict is Verdict.COUNTEREXAMPLE
+    assert result.trace.values == (0, 1, 2, 3, 4)
+    assert result.trace.lines()[-1] == "4. x = 4"
+
+
+def test_an_unreachable_antecedent_is_vacuous_not_proved() -> None:
+    result = _check(limit=10)
+    assert result.verdict is Verdict.VACUOUS
+    assert "no trace of up to 4 events" in result.reason
+
+
+def test_contradictory_boot_assumptions_are_vacuous() -> None:
+    result = _check(can_boot=False)
+    assert result.verdict is Verdict.VACUOUS
+    assert result.reason == "the counter cannot boot"
+
+
+def test_a_budget_overrun_is_unknown() -> None:
+    result = _check(rlimit=1)
+    assert result.verdict is Verdict.UNKNOWN
+    assert result.reason.startswith("init query")
+
+
+def test_a_bounded_run_too_shallow_for_the_trace_is_a_bounded_proof() -> None:
+    result = _check(guarded=False, method=BMC, depth=3)
+    assert result.verdict is Verdict.PROVED
+    deeper = _check(guarded=False, method=BMC, depth=4)
+    assert deeper.verdict is Verdict.COUNTEREXAMPLE
+
+
+def test_an_unknown_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown method"):
+        _check(method="k-induction")
