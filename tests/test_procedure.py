@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import z3
 
-from barcheck.engine.procedure import BMC, INDUCTION, Procedure, Pull
+from barcheck.engine import procedure
+from barcheck.engine.procedure import Procedure
+from barcheck.engine.system import BMC, INDUCTION, Pull
 from barcheck.engine.session import Session
 from barcheck.engine.verdict import EncodingMismatch, Verdict
 from model.ops import ConcreteOps
@@ -89,7 +91,8 @@ class Counter:
         return z3.Implies(selected, z3.And(step.enabled, after == step.after))
 
     def state_props(self, x) -> list:
-        return self.invariant(x)
+        bound = self.problem.limit - 1 if self.problem.strict else self.problem.limit
+        return [("x.within-claim", self.ops.ule(x, self.ops.const(bound)))]
 
     def step_props(self, before, event, after) -> list:
         return []
@@ -114,7 +117,7 @@ class Counter:
                 raise EncodingMismatch("replay: a step is not enabled")
             x = step.after
             values.append(x)
-        if x <= self.problem.limit:
+        if x <= self.problem.limit - (1 if self.problem.strict else 0):
             raise EncodingMismatch("replay: the trace does not violate the claim")
         return Counted("counter.bounded", tuple(values))
 
@@ -124,6 +127,8 @@ class CounterProblem:
     limit: int = 3
     guarded: bool = True
     can_boot: bool = True
+    strict: bool = False
+    """Claim x < limit, which the invariant x <= limit does not imply."""
     method: str = INDUCTION
     depth: int = 6
     rlimit: int = 10_000_000
@@ -199,3 +204,18 @@ def test_a_bounded_run_too_shallow_for_the_trace_is_a_bounded_proof() -> None:
 def test_an_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown method"):
         _check(method="k-induction")
+
+
+def test_when_safety_fails_the_trace_search_decides_without_the_step(monkeypatch) -> None:
+    def no_step(problem):
+        raise AssertionError("the inductive step was asked")
+    monkeypatch.setattr(procedure, "_inductive", no_step)
+    result = _check(strict=True)
+    assert result.verdict is Verdict.COUNTEREXAMPLE
+    assert result.trace.values == (0, 1, 2, 3)
+
+
+def test_safety_failing_on_contradictory_boot_assumptions_is_still_vacuous() -> None:
+    result = _check(strict=True, can_boot=False)
+    assert result.verdict is Verdict.VACUOUS
+    assert result.reason == "the counter cannot boot"

@@ -3,9 +3,10 @@
 It proves by induction, searches bounded traces, finds a witness for the antecedent, and
 extracts a canonical counterexample that it replays on integers.
 
-A system plugs in through `Instance` (one session's view of the states, events and clauses) and
-`Problem` (how to open an instance, and what a result states about its scope).  The trace checks
-(engine/tracecheck.py) and the mapping checks (engine/vmacheck.py) are its two instances.
+A system plugs in through engine/system.py: an `Instance` (one session's view of the states,
+events and clauses) and a `Problem` (how to open an instance, and what a result says of its
+scope).  The trace checks (engine/tracecheck.py) and the mapping checks (engine/vmacheck.py)
+are its two instances.
 
 Induction discharges three kinds of query, each reported by name when it fails:
 - init: every boot state satisfies the invariant;
@@ -18,184 +19,23 @@ without one the verdict is UNKNOWN, never PROVED.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import z3
 
 from barcheck.engine.induction import Clauses, first_failure
 from barcheck.engine.session import SAT, UNKNOWN, UNSAT, Session, z3_version
+from barcheck.engine.system import BMC, INDUCTION, Instance, Preference, Problem, Pull, Unrolling
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.ops import Ops
 
-SELECTOR_BITS = 16
 WITNESS_DEPTH = 4
-INDUCTION, BMC = "induction", "bmc"
-
-
-class Step(Protocol):
-    enabled: Any
-    after: Any
-
-
-class Instance(Protocol):
-    """One session's view of a transition system and of the property checked on it."""
-
-    @property
-    def session(self) -> Session: ...
-    @property
-    def ops(self) -> Ops: ...
-    @property
-    def events(self) -> Sequence[Any]: ...
-    @property
-    def boot_contradiction(self) -> str:
-        """The vacuity reason when no boot state exists."""
-
-    def fresh_state(self, tag: str, constants: Any = None) -> Any: ...
-    def fresh_choice(self, tag: str) -> Any: ...
-    def constants(self, state: Any) -> Clauses: ...
-    def boot(self, state: Any) -> Clauses: ...
-    def invariant(self, state: Any) -> Clauses: ...
-    def successors(self, state: Any, choice: Any, placement: str) -> Sequence[Step]: ...
-    def link(self, selected: Any, step: Step, after: Any) -> Any:
-        """The unrolled next state is `after` of `step` when the step is the one selected."""
-    def state_props(self, state: Any) -> Clauses: ...
-    def step_props(self, before: Any, event: Any, after: Any) -> Clauses: ...
-    def has_step_props(self) -> bool: ...
-    def antecedent(self, state: Any) -> Any | None: ...
-    def describe(self, event: Any) -> str: ...
-    def canonical_plan(self, trace: Unrolling, model_now: Callable[[], z3.ModelRef]) -> Iterator[Preference]: ...
-    def replay(self, trace: Unrolling, model: z3.ModelRef, placement: str) -> Any: ...
-
-
-class Problem(Protocol):
-    """One check: a property, a policy, a system and its settings."""
-
-    @property
-    def prop_id(self) -> str: ...
-    @property
-    def policy_name(self) -> str: ...
-    @property
-    def page_bytes(self) -> int: ...
-    @property
-    def method(self) -> str: ...
-    @property
-    def depth(self) -> int: ...
-    @property
-    def placement(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def rlimit(self) -> int: ...
-
-    def open(self) -> Instance: ...
-    def has_antecedent(self) -> bool: ...
-    def witness_placement(self) -> str:
-        """The placement a witness for the antecedent is searched with."""
-    def inductive_key(self) -> tuple: ...
-    def scope(self) -> dict[str, Any]: ...
-    def assumption_names(self) -> list[str]: ...
-
-
-class ProblemFields:
-    """The `Problem` members every system reads the same way from its property, policy and settings."""
-
-    prop: Any
-    policy: Any
-    settings: Any
-
-    @property
-    def prop_id(self) -> str:
-        return self.prop.id
-
-    @property
-    def policy_name(self) -> str:
-        return self.policy.name
-
-    @property
-    def method(self) -> str:
-        return self.settings.method
-
-    @property
-    def depth(self) -> int:
-        return self.settings.depth
-
-    @property
-    def seed(self) -> int:
-        return self.settings.seed
-
-    @property
-    def rlimit(self) -> int:
-        return self.settings.rlimit
-
-    def has_antecedent(self) -> bool:
-        return self.prop.antecedent is not None
-
-    def quantified(self, over: str) -> str:
-        """The scope sentence: every trace (of any length, or up to the depth bound) over `over`."""
-        unbounded = self.settings.method == INDUCTION
-        return ("every trace of any length" if unbounded else f"every trace of up to {self.settings.depth} events") + over
-
-
-@dataclass(frozen=True)
-class Pull:
-    """Move `term` as close to `target` as the constraints allow, and keep it there."""
-
-    term: Any
-    target: int
-
-
-@dataclass(frozen=True)
-class Prefer:
-    """Keep `condition` when some model satisfies it."""
-
-    condition: Any
-
-
-Preference = Pull | Prefer
 
 
 def _conj(ops: Ops, clauses: Clauses) -> Any:
     return ops.all_of(*(flag for _, flag in clauses))
-
-
-def _value(model: z3.ModelRef, term: Any) -> int:
-    return model.eval(term, model_completion=True).as_long()
-
-
-@dataclass
-class Unrolling:
-    """The symbolic states of a trace so far, the event selected at each step, and its successors."""
-
-    instance: Instance
-    placement: str
-    states: list[Any]
-    selectors: list = field(default_factory=list)
-    choices: list = field(default_factory=list)
-    steps: list = field(default_factory=list)
-    """Per unrolled step: the successor of every event from the state before it."""
-
-    @property
-    def events(self) -> Sequence[Any]:
-        return self.instance.events
-
-    def extend(self) -> None:
-        inst, i = self.instance, len(self.selectors)
-        sel = z3.BitVec(f"e{i}.event", SELECTOR_BITS, inst.session.ctx)
-        inst.session.add(z3.ULT(sel, len(self.events)))
-        choice = inst.fresh_choice(f"e{i}")
-        nxt = inst.fresh_state(f"s{i + 1}", constants=self.states[-1])
-        steps = inst.successors(self.states[-1], choice, self.placement)
-        for k, step in enumerate(steps):
-            inst.session.add(inst.link(sel == k, step, nxt))
-        self.states.append(nxt)
-        self.selectors.append(sel)
-        self.choices.append(choice)
-        self.steps.append(steps)
-
-    def picked(self, model: z3.ModelRef) -> list[Any]:
-        return [self.events[_value(model, sel)] for sel in self.selectors]
 
 
 _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
@@ -249,16 +89,23 @@ class Procedure:
         return self.result(Verdict.PROVED, assumptions=self.problem.assumption_names())
 
     def induction(self) -> str | None:
-        """None when init, step and safety all hold; else a description of the first failure."""
+        """None when init, step and safety all hold; else a description of a failure.
+
+        Safety is asked first.  It is cheap, and when a clause of the property does not follow
+        from the invariant the verdict is the trace search's, whatever the step would say: the
+        costly step queries are then skipped (only the boot layout is checked for vacuity).
+        """
+        safety, self.work = _safety(self.problem)
+        if safety is not None and not safety.startswith("unknown:"):
+            vacuous, work = _boot(self.problem)
+            self.work += work
+            return vacuous or safety
         key = self.problem.inductive_key()
         if key not in _INDUCTIVE:
             _INDUCTIVE[key] = _inductive(self.problem)
-        failure, self.work = _INDUCTIVE[key]
-        if failure is not None:
-            return failure
-        failure, work = _safety(self.problem)
+        failure, work = _INDUCTIVE[key]
         self.work += work
-        return failure
+        return failure if failure is not None else safety
 
     def start(self, placement: str, layout: Callable[[Instance, Any], list] | None = None) -> Unrolling:
         """A session holding a boot state, optionally with a layout's extra constraints on it."""
@@ -333,17 +180,31 @@ def _first_failure(inst: Instance, literals: list, clauses: Clauses, what: str, 
     return first_failure(inst.session.check_hard, inst.ops, literals, clauses, what, known)
 
 
+def _boot_failure(inst: Instance, boot: Any) -> str | None:
+    """Why no boot state can be shown to exist (vacuous or unknown), or None when one exists."""
+    status = inst.session.check(boot)
+    if status == UNKNOWN:
+        return f"unknown: init query: {inst.session.reason_unknown()}"
+    if status == UNSAT:
+        return f"vacuous: {inst.boot_contradiction}"
+    return None
+
+
+def _boot(problem: Problem) -> tuple[str | None, int]:
+    inst, state = _setup(problem)
+    failure = _boot_failure(inst, inst.session.literal(_conj(inst.ops, inst.boot(state))))
+    return failure, inst.session.work()
+
+
 def _inductive(problem: Problem) -> tuple[str | None, int]:
     inst, state = _setup(problem)
     ops, session = inst.ops, inst.session
     boot = session.literal(_conj(ops, inst.boot(state)))
-    status = session.check(boot)
-    if status == UNKNOWN:
-        return f"unknown: init query: {session.reason_unknown()}", session.work()
-    if status == UNSAT:
-        return f"vacuous: {inst.boot_contradiction}", session.work()
+    failure = _boot_failure(inst, boot)
+    if failure is not None:
+        return failure, session.work()
     invariant = inst.invariant(state)
-    failure = _first_failure(inst, [boot], invariant, "init")
+    failure = _first_failure(inst, [boot], invariant, "init") or None
     holds = session.literal(_conj(ops, invariant))
     known = dict(invariant)
     choice = inst.fresh_choice("c")

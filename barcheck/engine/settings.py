@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from barcheck.engine.checker import Settings
 from barcheck.engine.msixmeasure import MeasureSettings
 from barcheck.engine.pgoffcheck import RoundTripSettings
-from barcheck.engine.procedure import INDUCTION
+from barcheck.engine.system import INDUCTION
 from barcheck.engine.recordcheck import RecordSettings
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.engine.tracecheck import DEFAULT_DEPTH, TraceSettings

@@ -11,14 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from barcheck.engine.procedure import (
-    BMC,
-    ProblemFields,
-    Preference,
-    Procedure,
-    Pull,
-    Unrolling,
-)
+from barcheck.engine.procedure import Procedure
+from barcheck.engine.system import BMC, ProblemFields, Preference, Pull, Unrolling
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED
 from barcheck.engine.tracecex import TraceCounterexample, TraceStep
 from barcheck.engine.unroll import TraceSolver, decode_state, decode_value

@@ -12,16 +12,8 @@ from typing import Any
 
 import z3
 
-from barcheck.engine.procedure import (
-    BMC,
-    ProblemFields,
-    Prefer,
-    Preference,
-    Procedure,
-    Pull,
-    Unrolling,
-    pin_events,
-)
+from barcheck.engine.procedure import Procedure, pin_events
+from barcheck.engine.system import BMC, ProblemFields, Prefer, Preference, Pull, Unrolling
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session
 from barcheck.engine.verdict import EncodingMismatch, Result
 from barcheck.engine.vmatrace import VmaCounterexample, VmaTraceStep
