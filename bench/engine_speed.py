@@ -1,6 +1,6 @@
 """Benchmark: the engine against an earlier revision, both sides in one run, on the same machine.
 
-Usage: python3 bench/engine_speed.py [--baseline REF] [--jobs N] [--only matrix,main,checks]
+Usage: python3 bench/engine_speed.py [--baseline REF] [--jobs N] [--only matrix,main,checks,agreement]
 
 For REF (default: the commit before the one-engine work, 06ce46e) a temporary git worktree
 is made, and each command runs once with that tree first on PYTHONPATH and once with this
@@ -9,6 +9,7 @@ one, through `python3 -m barcheck`:
   main    the README's main job, `barcheck prove --mode all` (cores, canonical counterexamples)
   checks  single checks named in the issue: a pair proof with its minimal core, the slowest
           trace proof, a trace counterexample
+  agreement  the self-test's solver-against-enumeration section (the integer oracle's speed)
 Prints wall seconds per side and the ratio, and whether the verdicts agree check by check.
 """
 
@@ -64,6 +65,26 @@ def compare(label: str, argv: list[str], base: Path, scratch: Path) -> None:
           f"{len(new_v)} checks, {agree}")
 
 
+def run_agreement(tree: Path, jobs: str, out: Path) -> tuple[float, dict]:
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
+    command = [sys.executable, "-m", "barcheck", "selftest", "--section", "agreement", "--jobs", jobs,
+               "--format", "json", "--no-timings", "--out", str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tree)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"selftest under {tree} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds, json.loads((out / "selftest.json").read_text())["agreement"]
+
+
+def compare_agreement(jobs: str, base: Path, scratch: Path) -> None:
+    old_s, old = run_agreement(base, jobs, scratch / "agreement-old")
+    new_s, new = run_agreement(ROOT, jobs, scratch / "agreement-new")
+    same = "same document" if old == new else "DOCUMENTS DIFFER"
+    print(f"{'selftest agreement':20} baseline {old_s:8.2f} s   now {new_s:8.2f} s   x{old_s / new_s:5.2f}   "
+          f"{new['cases']} cases, {new['agree']} agree, {same}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=DEFAULT_BASELINE)
@@ -84,6 +105,8 @@ def main() -> int:
                 compare("matrix (cold)", ["matrix", "--mode", "all", "--jobs", args.jobs], base, scratch)
             if "main" in wanted:
                 compare("prove --mode all", ["prove", "--mode", "all", "--jobs", args.jobs], base, scratch)
+            if "agreement" in wanted:
+                compare_agreement(args.jobs, base, scratch)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
     return 0

@@ -8,7 +8,7 @@ Words are addresses or sizes in bytes; booleans are Python bools or Z3 Bools.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Word = Any
@@ -58,6 +58,8 @@ def check_width(width: int) -> int:
 
 
 def check_const(value: int, width: int) -> int:
+    if type(value) is int and 0 <= value <= word_mask(width):
+        return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"constant must be an int, got {type(value).__name__}")
     if not 0 <= value <= word_mask(width):
@@ -76,15 +78,16 @@ class ConcreteOps:
     """Ops on Python ints, wrapping like a `width`-bit unsigned register."""
 
     width: int = 64
+    mask: int = field(init=False, repr=False, compare=False)
+    """All ones in `width` bits (computed once: the oracle runs millions of operations)."""
 
     def __post_init__(self) -> None:
         check_width(self.width)
-
-    @property
-    def mask(self) -> int:
-        return word_mask(self.width)
+        object.__setattr__(self, "mask", word_mask(self.width))
 
     def const(self, value: int) -> int:
+        if type(value) is int and 0 <= value <= self.mask:
+            return value
         return check_const(value, self.width)
 
     def true(self) -> bool:
