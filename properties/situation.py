@@ -10,9 +10,13 @@ a stable name.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from model.ops import Flag, Ops
+from model.ops import ConcreteOps, Flag, Ops
 from model.pci import RULE_TEXT, Bar, bar_rules
 from model.policies import PciCore, Policy, ProbeOutcome, ProbeRequest
 from model.ranges import Range, contains, is_aligned, is_nonempty, overlaps, span
@@ -44,7 +48,39 @@ class Situation:
         return ops.all_of(self.first.mmappable, self.mapped.mmappable)
 
 
+_SHARED: ContextVar[dict[str, Any] | None] = ContextVar("shared_situations", default=None)
+
+
+@contextlib.contextmanager
+def shared_situations() -> Iterator[None]:
+    """Inside, the concrete situation of a scenario under a policy, and its world assumptions, are
+    computed once and handed to every property that asks next (the enumerator evaluates several
+    properties on each scenario in turn).  Only the last scenario is kept; symbolic evaluation
+    is never shared."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(ops: Ops) -> dict[str, Any] | None:
+    memo = _SHARED.get()
+    return memo if memo is not None and type(ops) is ConcreteOps else None
+
+
 def situate(ops: Ops, sc: PairScenario, policy: Policy) -> Situation:
+    """The situation of `sc` under `policy` (shared by consecutive properties inside `shared_situations`)."""
+    memo = _shared(ops)
+    if memo is None:
+        return _situate(ops, sc, policy)
+    if memo.get("ops") is not ops or memo.get("sc") is not sc or memo.get("policy") is not policy:
+        memo.clear()
+        memo.update(ops=ops, sc=sc, policy=policy, situation=_situate(ops, sc, policy))
+    return memo["situation"]
+
+
+def _situate(ops: Ops, sc: PairScenario, policy: Policy) -> Situation:
     function = sc.bar_origin_is(ops, Origin.FUNCTION)
     realigned = realign(ops, policy.pci_core, sc.bar(), function, sc.page_bytes)
     resource = realigned.resource
@@ -106,6 +142,15 @@ ASSUMPTION_TEXT = {**RULE_TEXT, **TREE_TEXT, **ORIGIN_TEXT}
 
 def world_assumptions(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape) -> list[tuple[str, Flag]]:
     """The PCI rules, the configuration's rules and the resource-tree rules, by name, in a fixed order."""
+    memo = _shared(ops)
+    if memo is None or memo.get("situation") is not sit or memo.get("ops") is not ops or memo.get("sc") is not sc:
+        return _world_assumptions(ops, sc, sit, shape)
+    if memo.get("world_shape") is not shape:
+        memo.update(world_shape=shape, world=_world_assumptions(ops, sc, sit, shape))
+    return list(memo["world"])
+
+
+def _world_assumptions(ops: Ops, sc: PairScenario, sit: Situation, shape: Shape) -> list[tuple[str, Flag]]:
     sibling = ops.negate(sc.relation_is(ops, Relation.OUTSIDE_PARENT))
     later = sc.relation_is(ops, Relation.LATER_SIBLING)
     outside = sc.relation_is(ops, Relation.OUTSIDE_PARENT)

@@ -79,6 +79,8 @@ UNEXPLAINED = {
 
 
 def _decide(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
+    if query.decide(names, evaluation.antecedent)[0].status == SAT:
+        return _decide_reachable(query, prop, policy, names, evaluation)
     reachable_goal = query.goal(evaluation.antecedent)
     reachable = query.check(names, reachable_goal)
     if reachable.status == UNKNOWN:
@@ -88,6 +90,10 @@ def _decide(query: Query, prop: Property, policy: Policy, names: list[str], eval
         reason = (f"assumptions {', '.join(core)} contradict each other or the antecedent" if core
                   else "the antecedent is unreachable: the policy never gets to the case the property is about")
         return Verdict.VACUOUS, core, reason, None
+    return _decide_reachable(query, prop, policy, names, evaluation)
+
+
+def _decide_reachable(query: Query, prop: Property, policy: Policy, names: list[str], evaluation) -> tuple:
     violation_goal = query.goal(query.ops.negate(evaluation.holds))
     violation = query.check(names, violation_goal)
     if violation.status == UNKNOWN:

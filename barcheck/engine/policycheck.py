@@ -342,7 +342,7 @@ def _check_anti_monotone(policy: Policy, ctx: z3.Context) -> None:
         for position in range(len(children) + 1):
             more = ProbeRequest(sit.request.page_bytes, sit.request.bar, sit.request.parent,
                                 children[:position] + (extra,) + children[position:])
-            session = Session(DEFAULT_SEED, MONOTONE_RLIMIT, ctx, cores=False)
+            session = Session(DEFAULT_SEED, MONOTONE_RLIMIT, ctx)
             session.add(*domain)
             session.add(may_map_alone(ops, policy, more), z3.Not(may_map_alone(ops, policy, sit.request)))
             status = session.check()

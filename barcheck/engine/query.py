@@ -60,12 +60,20 @@ class Query:
         return Answer(UNSAT, tuple(name for name in names if f"assume|{name}" in core))
 
     def minimal_core(self, goal: z3.BoolRef, core: Sequence[str]) -> tuple[str, ...]:
-        """Drop assumptions from an unsat core while it stays unsat (deletion-based, in order)."""
+        """Drop assumptions from an unsat core while it stays unsat (deletion-based, in order).
+
+        An unsat trial's own core replaces the kept set, so one trial can drop several names.
+        The result is minimal: each name kept was needed by a superset of what is kept.  The
+        solver's core is taken as it comes (z3's core.minimize costs several times the whole
+        deletion on these queries)."""
         kept = list(core)
-        for name in list(core):
+        for name in core:
+            if name not in kept:
+                continue
             trial = [other for other in kept if other != name]
-            if self.check(trial, goal).status == UNSAT:
-                kept = trial
+            answer = self.check(trial, goal)
+            if answer.status == UNSAT:
+                kept = [other for other in trial if other in answer.core]
         return tuple(kept)
 
     def decide(self, names: Sequence[str], condition: z3.BoolRef) -> tuple[Answer, z3.ModelRef | None]:

@@ -20,6 +20,7 @@ from model.ops import ConcreteOps
 from model.policies import BUILTIN, SAME_PROBE_AS_4_8, Policy, get_policy
 from model.scenario import PairScenario, Shape, bar_size_is_pow2, foreign_is_bar_shaped, parent_is_bridge_window
 from properties import REGISTRY
+from properties.situation import shared_situations
 
 WIDTH_BITS = 8
 PAGES = (16, 64, 128)
@@ -116,31 +117,83 @@ def canonical_key(sc: PairScenario, width: int = WIDTH_BITS) -> tuple:
     return prefs + tuple(int(getattr(sc, name)) ^ target for name, target in objectives(width))
 
 
-def enumerate_case(case: Case) -> tuple[Verdict, PairScenario | None, frozenset, int]:
-    """The verdict by brute force, the least violation, every violation, and the valid scenarios counted."""
-    shape, policy, prop = shape_of(case), policy_named(case.policy), REGISTRY[case.property]
+Enumerated = tuple[Verdict, "PairScenario | None", frozenset, int]
+"""The verdict by brute force, the least violation, every violation, and the valid scenarios counted."""
+
+
+def groups(selected: list[Case]) -> list[list[int]]:
+    """Indices of the cases that share a policy, page size and shape, in first-seen order: one pass
+    over their scenario space serves them all."""
+    grouped: dict[tuple, list[int]] = {}
+    for index, case in enumerate(selected):
+        grouped.setdefault((case.policy, case.page_bytes, shape_of(case)), []).append(index)
+    return list(grouped.values())
+
+
+def enumerate_case(case: Case) -> Enumerated:
+    return enumerate_cases([case])[0]
+
+
+def enumerate_cases(same: list[Case]) -> list[Enumerated]:
+    """Each case by brute force, scenario by scenario; the cases share a policy, page size and shape,
+    so each scenario's situation is computed once for all of them (`shared_situations`)."""
+    first = same[0]
+    shape, policy = shape_of(first), policy_named(first.policy)
+    if any((c.policy, c.page_bytes, shape_of(c)) != (first.policy, first.page_bytes, shape) for c in same):
+        raise ValueError("enumerate_cases: the cases must share a policy, page size and shape")
     ops = ConcreteOps(shape.width)
-    reachable, best, violations, valid = False, None, set(), 0
-    for sc in _space(case.page_bytes, shape):
-        ev = prop.evaluate(ops, sc, policy, shape)
+    props = [REGISTRY[case.property] for case in same]
+    tallies = [_Tally() for _ in same]
+    with shared_situations():
+        for sc in _space(first.page_bytes, shape):
+            for prop, tally in zip(props, tallies):
+                tally.add(sc, prop.evaluate(ops, sc, policy, shape), shape.width)
+    return [tally.result() for tally in tallies]
+
+
+class _Tally:
+    """One case's enumeration so far."""
+
+    def __init__(self) -> None:
+        self.reachable = False
+        self.best: tuple[tuple, PairScenario] | None = None
+        self.violations: set[PairScenario] = set()
+        self.valid = 0
+
+    def add(self, sc: PairScenario, ev, width: int) -> None:
         if not all(holds for _, holds in ev.assumptions):
-            continue
-        valid += 1
-        reachable = reachable or bool(ev.antecedent)
+            return
+        self.valid += 1
+        self.reachable = self.reachable or bool(ev.antecedent)
         if not ev.holds:
-            violations.add(sc)
-            key = canonical_key(sc, shape.width)
-            if best is None or key < best[0]:
-                best = (key, sc)
-    if not reachable:
-        return Verdict.VACUOUS, None, frozenset(violations), valid
-    verdict = Verdict.COUNTEREXAMPLE if best else Verdict.PROVED
-    return verdict, (best[1] if best else None), frozenset(violations), valid
+            self.violations.add(sc)
+            key = canonical_key(sc, width)
+            if self.best is None or key < self.best[0]:
+                self.best = (key, sc)
+
+    def result(self) -> Enumerated:
+        if not self.reachable:
+            return Verdict.VACUOUS, None, frozenset(self.violations), self.valid
+        verdict = Verdict.COUNTEREXAMPLE if self.best else Verdict.PROVED
+        return verdict, (self.best[1] if self.best else None), frozenset(self.violations), self.valid
+
+
+def agree_group(same: list[Case], seed: int = 0) -> list[Agreement]:
+    """`agree` for cases sharing one enumeration; each case's seconds are its solver time plus an
+    equal share of the enumeration."""
+    started = time.perf_counter()
+    enumerated = enumerate_cases(same)
+    share = (time.perf_counter() - started) / len(same)
+    return [_compare(case, found, seed, share) for case, found in zip(same, enumerated)]
 
 
 def agree(case: Case, seed: int = 0) -> Agreement:
+    return agree_group([case], seed)[0]
+
+
+def _compare(case: Case, enumerated: Enumerated, seed: int, enumeration_seconds: float) -> Agreement:
     started = time.perf_counter()
-    expected, least, violations, valid = enumerate_case(case)
+    expected, least, violations, valid = enumerated
     result = check(REGISTRY[case.property], policy_named(case.policy), case.page_bytes,
                    Settings(seed=seed, shape=shape_of(case)))
     detail = ""
@@ -154,5 +207,5 @@ def agree(case: Case, seed: int = 0) -> Agreement:
             detail = f"the solver's counterexample {found} is not a violation"
         elif found != least:
             detail = f"the solver's counterexample {found} is not the least one {least}"
-    return Agreement(case, expected, result.verdict, valid, not detail, detail,
-                     round(time.perf_counter() - started, 3))
+    seconds = enumeration_seconds + time.perf_counter() - started
+    return Agreement(case, expected, result.verdict, valid, not detail, detail, round(seconds, 3))

@@ -89,12 +89,20 @@ def _kill_one(item: tuple[str, int]):
 
 
 def _agreement(options: Options, pool) -> list:
-    return list(pool.imap(_agree_one, [(case, options.seed) for case in agreement.cases()]))
+    """Every case, in `agreement.cases()` order; cases sharing an enumeration run together."""
+    selected = agreement.cases()
+    batches = agreement.groups(selected)
+    results: list = [None] * len(selected)
+    for batch, done in zip(batches, pool.imap(_agree_group, [([selected[i] for i in b], options.seed)
+                                                             for b in batches])):
+        for index, outcome in zip(batch, done):
+            results[index] = outcome
+    return results
 
 
-def _agree_one(item):
-    case, seed = item
-    return agreement.agree(case, seed)
+def _agree_group(item):
+    same, seed = item
+    return agreement.agree_group(same, seed)
 
 
 @dataclass(frozen=True, slots=True)
