@@ -86,6 +86,8 @@ class ProblemFields:
     prop: Any
     policy: Any
     settings: Any
+    st: Any
+    page_bytes: int
 
     @property
     def prop_id(self) -> str:
@@ -113,6 +115,12 @@ class ProblemFields:
 
     def has_antecedent(self) -> bool:
         return self.prop.antecedent is not None
+
+    def scope_head(self) -> dict[str, Any]:
+        """The scope entries every system states first, in this order."""
+        s = self.settings
+        return {"bounded": s.method == BMC, "method": s.method, "width_bits": s.width,
+                "page_size": self.page_bytes, "devices": [device.name for device in self.st.devices]}
 
     def quantified(self, over: str) -> str:
         """The scope sentence: every trace (of any length, or up to the depth bound) over `over`."""

@@ -190,11 +190,7 @@ class _TraceProblem(ProblemFields):
     def scope(self) -> dict[str, Any]:
         s, st = self.settings, self.st
         return {
-            "bounded": s.method == BMC,
-            "method": s.method,
-            "width_bits": s.width,
-            "page_size": self.page_bytes,
-            "devices": [device.name for device in st.devices],
+            **self.scope_head(),
             "bars": len(st.bars),
             "windows": [spec.name for spec in st.windows],
             "events": [kind.value for kind in s.events],

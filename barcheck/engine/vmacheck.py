@@ -229,11 +229,7 @@ class _VmaProblem(ProblemFields):
         size_scope = (f"BARs up to {s.max_bar_bytes:#x} bytes" if s.max_bar_bytes is not None
                       else "every BAR size the hardware allows")
         return {
-            "bounded": s.method == BMC,
-            "method": s.method,
-            "width_bits": s.width,
-            "page_size": self.page_bytes,
-            "devices": [device.name for device in st.devices],
+            **self.scope_head(),
             "bars": len(st.bar_device),
             "events": [kind.value for kind in s.events],
             "placement": "none (BARs stay where they are)",
