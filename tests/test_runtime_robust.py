@@ -514,3 +514,17 @@ def test_a_batch_can_replace_hundreds_of_files_in_one_directory(tmp_path: Path) 
     write_files_atomically(tmp_path, {name: "new\n" for name in names})
     assert sorted(os.listdir(tmp_path)) == names
     assert all((tmp_path / name).read_text() == "new\n" for name in names)
+
+
+@needs_proc
+def test_a_ctrl_c_after_the_command_finished_leaves_its_exit_code() -> None:
+    """Once the output is flushed, SIGINT is held: shutdown restores its default action, which would
+    otherwise end the process by the signal (exit -2) instead of with the command's code."""
+    script = ("import os, signal, sys\n"
+              "from barcheck.cli import entry, interrupt\n"
+              "interrupt.install(); interrupt.finishing()\n"
+              "entry._flush(); entry._hold_sigint()\n"
+              "os.kill(os.getpid(), signal.SIGINT)\n"
+              "sys.exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and done.stderr == "", (done.returncode, done.stderr)

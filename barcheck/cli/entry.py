@@ -25,7 +25,26 @@ def run() -> None:
         code = _report_interrupt()
     if code == EXIT_INTERRUPTED:
         _exit_interrupted()
+    _flush()
+    _hold_sigint()
     sys.exit(code)
+
+
+def _hold_sigint() -> None:
+    """The command is done and its output flushed: a Ctrl-C from here on is held, not delivered.
+    Interpreter shutdown restores SIGINT's default action, which would end the process by the
+    signal instead of with the command's exit code."""
+    import signal
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _report_interrupt() -> int:
@@ -40,11 +59,7 @@ def _exit_interrupted() -> None:
     """End now that the interrupt is handled and reported.  Exiting normally is not enough: after a
     KeyboardInterrupt passed through code that a C extension ran, the interpreter kills itself with SIGINT
     at exit instead of exiting 130."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    _flush()
     os._exit(EXIT_INTERRUPTED)
 
 
