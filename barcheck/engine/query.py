@@ -63,7 +63,8 @@ class Query:
         """Drop assumptions from an unsat core while it stays unsat (deletion-based, in order).
 
         An unsat trial's own core replaces the kept set, so one trial can drop several names.
-        The result is minimal: each name kept was needed by a superset of what is kept.  The
+        When every trial is decided the result is minimal: each name kept was needed by a
+        superset of what is kept (a trial that runs out of budget keeps its name unproven).  The
         solver's core is taken as it comes (z3's core.minimize costs several times the whole
         deletion on these queries)."""
         kept = list(core)
