@@ -90,3 +90,47 @@ def test_pull_toward_through_an_escalating_session_finds_the_nearest_value():
     # The least XOR distance to 0x1000 among values >= 0x1234 ending in 5.
     best = min((n for n in range(0x1234, 1 << 16) if n & 0xF == 5), key=lambda n: n ^ 0x1000)
     assert model.eval(v).as_long() == best
+
+
+def test_a_cancelled_check_leaves_a_new_solver_with_every_scope():
+    session, x, y = factoring(QUICK_RLIMIT)
+    session.push()
+    session.add(z3.UGT(x, y))
+    literal = session.literal(z3.ULT(x, 0x8000), "low")
+    assert session.check() == z3.unknown and session.reason_unknown()
+    assert session.rebuilds == 1
+    assert len(session.assertions()) == 7, "five base assertions, one in the pushed scope, one literal"
+    session.pop()
+    assert len(session.assertions()) == 5, "the scope survived the rebuild and pops as before"
+    v = z3.BitVec("v", 8, session.ctx)
+    assert session.check_with(v == 3, z3.Not(literal))[0] == z3.unknown, "the base is still the hard query"
+    assert session.rebuilds == 2
+
+
+def test_an_answered_check_keeps_the_solver():
+    session = Session(0, 400_000_000)
+    v = z3.BitVec("v", 64, session.ctx)
+    session.add(z3.ULT(v, 100))
+    assert session.check(v == 7) == z3.sat and session.check(v == 700) == z3.unsat
+    assert session.rebuilds == 0 and session.reason_unknown() == ""
+
+
+def test_escalation_rebuilds_the_incremental_solver_it_cancelled():
+    session, x, _ = factoring()
+    result, _ = session.check_hard(z3.UGT(x, 2))
+    assert result == z3.sat and session.rebuilds == 1
+    assert len(session.assertions()) == 5
+
+
+def test_pair_witness_answers_hold_at_tiny_escalation_budgets(monkeypatch):
+    """With a quick budget of 5,000 units nearly every check is cancelled first; every sat model must
+    satisfy every assertion (the case scripts/incremental_answers.py found with a kept solver)."""
+    import barcheck.engine.session as session_module
+    from barcheck.engine.harness_witness import pair_witness
+    from barcheck.engine.settings import RunSettings
+    from model.policies import get_policy
+    from properties import REGISTRY
+    monkeypatch.setattr(session_module, "QUICK_RLIMIT", 5_000)
+    witness = pair_witness(REGISTRY["alignment.preserved-across-realloc"], get_policy("linux-4.8+resource_alignment"),
+                           65536, RunSettings().pair())
+    assert witness.status == "sat"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import z3
@@ -52,35 +52,73 @@ class Session:
         self.ctx = ctx if ctx is not None else z3.Context()
         self.seed, self.rlimit = seed, rlimit
         self._solver = _new_solver(seed, rlimit, self.ctx)
+        self._frames: list[list[Any]] = [[]]
         self._fresh_work = 0
         self._goals = 0
+        self.rebuilds = 0
+        self._last_reason = ""
+        """How often a cancelled check made the session replace its incremental solver."""
 
     def add(self, *conditions: Any) -> None:
         self._solver.add(*conditions)
+        self._frames[-1].extend(conditions)
 
     def assertions(self) -> list:
         return list(self._solver.assertions())
 
     def push(self) -> None:
         self._solver.push()
+        self._frames.append([])
 
     def pop(self) -> None:
         self._solver.pop()
+        self._frames.pop()
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
         """Assertions added inside are gone after."""
-        self._solver.push()
+        self.push()
         try:
             yield
         finally:
-            self._solver.pop()
+            self.pop()
 
     def check(self, *assumptions: Any) -> z3.CheckSatResult:
-        return self._solver.check(*assumptions)
+        return self._incremental_check(self.rlimit, assumptions)
+
+    def _incremental_check(self, rlimit: int, assumptions: Sequence[Any]) -> z3.CheckSatResult:
+        """A check on the incremental solver; one that runs out of budget leaves a fresh solver in its place.
+
+        z3's incremental solver is not trusted after a cancelled check: measured here, it then
+        answered sat with models that break its own assertions where a fresh solver answers unsat
+        (scripts/incremental_answers.py; every such answer came after a cancellation, none before).
+        A wrong unsat would be invisible to the replay, so no answer is taken from a solver that
+        was ever cancelled: its assertions, scope by scope, move to a new one.
+        """
+        solver = self._solver
+        if rlimit != self.rlimit:
+            solver.set("rlimit", rlimit)
+        try:
+            result = solver.check(*assumptions)
+        finally:
+            if rlimit != self.rlimit:
+                solver.set("rlimit", self.rlimit)
+        if result == UNKNOWN:
+            self._last_reason = solver.reason_unknown()
+            self._rebuild()
+        return result
+
+    def _rebuild(self) -> None:
+        solver = _new_solver(self.seed, self.rlimit, self.ctx)
+        for depth, frame in enumerate(self._frames):
+            if depth:
+                solver.push()
+            solver.add(*frame)
+        self._solver = solver
+        self.rebuilds += 1
 
     def reason_unknown(self) -> str:
-        return self._solver.reason_unknown()
+        return self._last_reason
 
     def model(self) -> z3.ModelRef:
         return self._solver.model()
@@ -93,21 +131,21 @@ class Session:
         if name is None:
             self._goals += 1
         literal = z3.Bool(f"assume|{name}" if name is not None else f"goal|{self._goals}", self.ctx)
-        self._solver.add(z3.Implies(literal, condition))
+        self.add(z3.Implies(literal, condition))
         return literal
 
     def check_with(self, condition: Any, *assumptions: Any) -> tuple[z3.CheckSatResult, str]:
         """Is `condition` satisfiable with the assumptions?  Leaves nothing behind."""
         with self.scope():
-            self._solver.add(condition)
-            result = self._solver.check(*assumptions)
-            return result, (self._solver.reason_unknown() if result == UNKNOWN else "")
+            self.add(condition)
+            result = self.check(*assumptions)
+            return result, (self._last_reason if result == UNKNOWN else "")
 
     def check_hard(self, condition: Any, *assumptions: Any) -> tuple[z3.CheckSatResult, str]:
         """`check_with` for a query expected to be hard: retried on a fresh solver when a small budget runs out."""
         escalating = Escalating(self)
         with self.scope():
-            self._solver.add(condition)
+            self.add(condition)
             result = escalating.check(*assumptions)
         return result, escalating.reason
 
@@ -170,17 +208,13 @@ class Escalating:
         self.session.add(*conditions)
 
     def check(self, *assumptions) -> z3.CheckSatResult:
-        solver, session = self.session._solver, self.session
-        solver.set("rlimit", min(QUICK_RLIMIT, session.rlimit))
-        try:
-            result = solver.check(*assumptions)
-        finally:
-            solver.set("rlimit", session.rlimit)
+        session = self.session
+        result = session._incremental_check(min(QUICK_RLIMIT, session.rlimit), assumptions)
         if result != UNKNOWN:
-            self._model = solver.model() if result == SAT else None
+            self._model = session.model() if result == SAT else None
             return result
         fresh = _new_solver(session.seed, session.rlimit, session.ctx)
-        fresh.add(*solver.assertions(), *assumptions)
+        fresh.add(*session.assertions(), *assumptions)
         result = fresh.check()
         session._fresh_work += _work_done(fresh)
         if result == UNKNOWN:
@@ -191,10 +225,10 @@ class Escalating:
 
     def _incremental(self, *assumptions) -> z3.CheckSatResult:
         """The last resort, so escalating never answers unknown where the plain incremental check would not."""
-        solver = self.session._solver
-        result = solver.check(*assumptions)
-        self._model = solver.model() if result == SAT else None
-        self.reason = solver.reason_unknown() if result == UNKNOWN else ""
+        session = self.session
+        result = session.check(*assumptions)
+        self._model = session.model() if result == SAT else None
+        self.reason = session.reason_unknown() if result == UNKNOWN else ""
         return result
 
     def model(self) -> z3.ModelRef:
