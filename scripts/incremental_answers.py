@@ -3,7 +3,8 @@
 Usage: python3 scripts/incremental_answers.py [--quick UNITS] [--keep-cancelled] [--property ID] [--policy NAME]
                                              [--page-size BYTES]
 
-Runs `pair_witness` (the self-test's coverage step) with the escalation budget set to UNITS,
+Runs `pair_witness` (the self-test's coverage step) with a quick work limit of UNITS on every
+escalating check (the engine itself stops quick checks by a conflict limit, which cancels nothing),
 and after every escalating check that answers sat on the incremental solver it:
 - evaluates every assertion and assumption in the returned model;
 - asks a fresh solver the same assertions and assumptions.
@@ -65,6 +66,7 @@ def main() -> int:
                         help="keep asking an incremental solver after it was cancelled (the unsafe old way)")
     args = parser.parse_args()
     session_module.QUICK_RLIMIT = args.quick
+    session_module.QUICK_CONFLICTS = 0
     if args.keep_cancelled:
         session_module.Session._rebuild = lambda self: None  # type: ignore[method-assign]
     found: list[str] = []

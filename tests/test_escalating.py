@@ -1,10 +1,15 @@
-"""Escalating checks: a small incremental budget first, then a fresh solver with the full budget."""
+"""Escalating checks: a small incremental conflict limit first, then a fresh solver with the full budget."""
 
 from __future__ import annotations
 
 import z3
 
-from barcheck.engine.session import QUICK_RLIMIT, Session, pull_toward
+import pytest
+
+from barcheck.engine.session import CONFLICTS_REACHED, QUICK_CONFLICTS, Session, pull_toward
+
+SMALL_RLIMIT = 500_000
+"""A session budget the factoring example exceeds."""
 
 PRODUCT = 0xB5E1_2345
 
@@ -19,8 +24,14 @@ def factoring(rlimit: int = 400_000_000, bits: int = 32, product: int = PRODUCT)
     return session, x, y
 
 
-def test_the_example_exceeds_the_quick_budget():
-    session, _, _ = factoring(QUICK_RLIMIT)
+def test_the_example_exceeds_the_quick_conflict_limit_and_keeps_its_solver():
+    session, _, _ = factoring()
+    assert session._incremental_check(session.rlimit, (), QUICK_CONFLICTS) == z3.unknown
+    assert session.reason_unknown() == CONFLICTS_REACHED and session.rebuilds == 0
+
+
+def test_the_example_exceeds_a_small_budget():
+    session, _, _ = factoring(SMALL_RLIMIT)
     assert session.check() == z3.unknown
 
 
@@ -54,11 +65,12 @@ def test_check_hard_leaves_no_assertion_behind():
 
 
 def test_an_exhausted_full_budget_is_unknown_with_its_reason():
-    session, x, _ = factoring(QUICK_RLIMIT * 3, 36, 0x9_B5E1_2347)
+    session, x, _ = factoring(SMALL_RLIMIT * 3, 36, 0x9_B5E1_2347)
     result, reason = session.check_hard(z3.BoolVal(True, session.ctx))
     assert result == z3.unknown and reason
-    assert session.fresh_work >= QUICK_RLIMIT * 3, "the fresh solver had the full budget"
-    assert session.work() - session.fresh_work >= QUICK_RLIMIT * 3, "then the incremental solver had it too"
+    assert session.fresh_work >= SMALL_RLIMIT * 3, "the fresh solver had the full budget"
+    assert session.work() - session.fresh_work >= SMALL_RLIMIT * 3, "then the incremental solver had it too"
+    assert session.rebuilds == 1, "the cancelled incremental solver was replaced"
 
 
 def test_decide_asks_a_fresh_solver_and_counts_its_work():
@@ -93,7 +105,7 @@ def test_pull_toward_through_an_escalating_session_finds_the_nearest_value():
 
 
 def test_a_cancelled_check_leaves_a_new_solver_with_every_scope():
-    session, x, y = factoring(QUICK_RLIMIT)
+    session, x, y = factoring(SMALL_RLIMIT)
     session.push()
     session.add(z3.UGT(x, y))
     literal = session.literal(z3.ULT(x, 0x8000), "low")
@@ -115,22 +127,26 @@ def test_an_answered_check_keeps_the_solver():
     assert session.rebuilds == 0 and session.reason_unknown() == ""
 
 
-def test_escalation_rebuilds_the_incremental_solver_it_cancelled():
+def test_escalation_rebuilds_the_incremental_solver_only_when_it_cancelled_it(monkeypatch):
+    import barcheck.engine.session as session_module
     session, x, _ = factoring()
-    result, _ = session.check_hard(z3.UGT(x, 2))
-    assert result == z3.sat and session.rebuilds == 1
+    assert session.check_hard(z3.UGT(x, 2))[0] == z3.sat and session.rebuilds == 0
+    monkeypatch.setattr(session_module, "QUICK_RLIMIT", 50_000)
+    session, x, _ = factoring()
+    assert session.check_hard(z3.UGT(x, 2))[0] == z3.sat and session.rebuilds == 1
     assert len(session.assertions()) == 5
 
 
-def test_pair_witness_answers_hold_at_tiny_escalation_budgets(monkeypatch):
-    """With a quick budget of 5,000 units nearly every check is cancelled first; every sat model must
-    satisfy every assertion (the case scripts/incremental_answers.py found with a kept solver)."""
+@pytest.mark.parametrize("limit", [("QUICK_RLIMIT", 5_000), ("QUICK_RLIMIT", 100_000), ("QUICK_CONFLICTS", 1)])
+def test_pair_witness_answers_hold_at_tiny_escalation_budgets(monkeypatch, limit):
+    """With a tiny quick limit nearly every check stops early; the witness must still replay (with a
+    cancelled solver kept, 100,000 units gave models that break an assertion: scripts/incremental_answers.py)."""
     import barcheck.engine.session as session_module
     from barcheck.engine.harness_witness import pair_witness
     from barcheck.engine.settings import RunSettings
     from model.policies import get_policy
     from properties import REGISTRY
-    monkeypatch.setattr(session_module, "QUICK_RLIMIT", 5_000)
+    monkeypatch.setattr(session_module, *limit)
     witness = pair_witness(REGISTRY["alignment.preserved-across-realloc"], get_policy("linux-4.8+resource_alignment"),
                            65536, RunSettings().pair())
     assert witness.status == "sat"
