@@ -150,3 +150,48 @@ def test_pair_witness_answers_hold_at_tiny_escalation_budgets(monkeypatch, limit
     witness = pair_witness(REGISTRY["alignment.preserved-across-realloc"], get_policy("linux-4.8+resource_alignment"),
                            65536, RunSettings().pair())
     assert witness.status == "sat"
+
+
+def _core_query(seed: int):
+    """A query over 16-bit fields with random named bounds, and the goal that they all hold."""
+    import random
+
+    from barcheck.engine.query import Query
+    from model.scenario import Shape
+    rng = random.Random(seed)
+    query = Query(Shape(width=16), 4096, 0, 400_000_000)
+    a, b = query.scenario.bar_start, query.scenario.foreign_first
+    named = []
+    for k in range(rng.randint(3, 9)):
+        left, right = rng.choice([(a, b), (a, a + b), (b, a ^ b)])
+        bound = rng.randrange(1 << 16)
+        kind = rng.choice([z3.ULT, z3.UGT, lambda x, y: x == y, lambda x, y: x != y])
+        named.append((f"n{k}", kind(left, bound) if rng.random() < 0.6 else kind(left, right)))
+    query.assume(named)
+    return query, [name for name, _ in named], dict(named)
+
+
+def _sat(conditions, ctx) -> bool:
+    solver = z3.Solver(ctx=ctx)
+    solver.add(*conditions)
+    return solver.check() == z3.sat
+
+
+@pytest.mark.parametrize("trial_conflicts", [1, 1_000])
+def test_minimal_core_is_unsat_and_every_name_in_it_is_needed(monkeypatch, trial_conflicts):
+    import barcheck.engine.query as query_module
+    monkeypatch.setattr(query_module, "TRIAL_CONFLICTS", trial_conflicts)
+    checked = 0
+    for seed in range(300):
+        query, names, conditions = _core_query(seed)
+        goal = query.goal(z3.BoolVal(True, query.ctx))
+        answer = query.check(names, goal)
+        if answer.status != "unsat":
+            continue
+        checked += 1
+        core = query.minimal_core(goal, answer.core)
+        assert list(core) == [name for name in names if name in core], "in the order of the assumptions"
+        assert not _sat([conditions[name] for name in core], query.ctx), seed
+        for name in core:
+            assert _sat([conditions[other] for other in core if other != name], query.ctx), (seed, name)
+    assert checked >= 30

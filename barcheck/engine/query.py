@@ -8,11 +8,16 @@ from typing import Sequence
 import z3
 
 from barcheck.engine.encode import decode, symbolic_scenario
-from barcheck.engine.session import SAT as Z3_SAT, UNKNOWN as Z3_UNKNOWN, Escalating, Session, pull_toward
+from barcheck.engine.session import SAT as Z3_SAT, UNKNOWN as Z3_UNKNOWN, UNSAT as Z3_UNSAT, Escalating, Session, pull_toward
 from model.ops_z3 import SymbolicOps
 from model.scenario import FLAG_FIELDS, PairScenario, Shape
 
 SAT, UNSAT, UNKNOWN = "sat", "unsat", "unknown"
+
+TRIAL_CONFLICTS = 1_000
+"""How long a minimal-core trial may search before its name is left for the later steps.  Measured on
+the pair proofs of four policies at 4K: 22.9 s with full deletion, 19.5 s with 100 conflicts,
+18.5 s with 1,000, 18.7 s with 10,000; the cores were the same."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,22 +65,57 @@ class Query:
         return Answer(UNSAT, tuple(name for name in names if f"assume|{name}" in core))
 
     def minimal_core(self, goal: z3.BoolRef, core: Sequence[str]) -> tuple[str, ...]:
-        """Drop assumptions from an unsat core while it stays unsat (deletion-based, in order).
+        """A minimal subset of an unsat core that stays unsat with `goal`, in the core's order.
 
-        An unsat trial's own core replaces the kept set, so one trial can drop several names.
-        When every trial is decided the result is minimal: each name kept was needed by a
-        superset of what is kept (a trial that runs out of budget keeps its name unproven).  The
-        solver's core is taken as it comes (z3's core.minimize costs several times the whole
-        deletion on these queries)."""
-        kept = list(core)
+        A name is *needed* when the kept names without it are satisfiable: then every subset
+        of the kept names needs it too.  Three steps, each keeping only names needed by a
+        superset of the final set, so the result is minimal whenever every check is decided
+        (a check that runs out of budget keeps its name unproven):
+        1. each name is tried out briefly (`TRIAL_CONFLICTS`): sat marks it needed, unsat drops
+           it and every name outside that trial's core;
+        2. the names still unsure are dropped together; if that is unsat the rest is the answer
+           (all of it needed: it is then the only minimal core);
+        3. else the model found names one: an unsure name it alone breaks is needed; otherwise the
+           first unsure name gets a full deletion trial.  Then step 2 again.
+        z3's core.minimize is not used: on these queries it costs several times the whole search.
+        """
+        kept, unsure = list(core), []
         for name in core:
-            if name not in kept:
-                continue
-            trial = [other for other in kept if other != name]
-            answer = self.check(trial, goal)
+            if name in kept:
+                status = self._trial(kept, name, goal)
+                if status == Z3_UNSAT:
+                    kept = self._core_of([other for other in kept if other != name])
+                elif status == Z3_UNKNOWN:
+                    unsure.append(name)
+        while unsure:
+            rest = [name for name in kept if name not in unsure]
+            answer = self.check(rest, goal)
             if answer.status == UNSAT:
-                kept = [other for other in trial if other in answer.core]
+                return tuple(name for name in rest if name in answer.core)
+            broken = self._broken(unsure) if answer.status == SAT else []
+            if len(broken) == 1:
+                unsure.remove(broken[0])
+                continue
+            name = unsure.pop(0)
+            trial = self.check([other for other in kept if other != name], goal)
+            if trial.status == UNSAT:
+                kept = [other for other in kept if other in trial.core and other != name]
+                unsure = [other for other in unsure if other in kept]
         return tuple(kept)
+
+    def _trial(self, kept: Sequence[str], name: str, goal: z3.BoolRef) -> z3.CheckSatResult:
+        literals = (self._literals[other] for other in kept if other != name)
+        return self.session.check_briefly(TRIAL_CONFLICTS, goal, *literals)
+
+    def _core_of(self, names: Sequence[str]) -> list[str]:
+        core = {str(literal) for literal in self.session.unsat_core()}
+        return [name for name in names if f"assume|{name}" in core]
+
+    def _broken(self, names: Sequence[str]) -> list[str]:
+        """The named assumptions the last satisfying model breaks."""
+        model = self.session.model()
+        return [name for name in names
+                if z3.is_false(model.eval(self._conditions[name], model_completion=True))]
 
     def decide(self, names: Sequence[str], condition: z3.BoolRef) -> tuple[Answer, z3.ModelRef | None]:
         """Is `condition` satisfiable with the named assumptions?  Asked of a fresh solver with

@@ -86,6 +86,10 @@ class Session:
     def check(self, *assumptions: Any) -> z3.CheckSatResult:
         return self._incremental_check(self.rlimit, assumptions)
 
+    def check_briefly(self, max_conflicts: int, *assumptions: Any) -> z3.CheckSatResult:
+        """`check`, but unknown once the incremental solver reaches `max_conflicts` (its state stays usable)."""
+        return self._incremental_check(self.rlimit, assumptions, max_conflicts)
+
     def _incremental_check(self, rlimit: int, assumptions: Sequence[Any], max_conflicts: int = 0) -> z3.CheckSatResult:
         """A check on the incremental solver; one that runs out of budget leaves a fresh solver in its place.
 
