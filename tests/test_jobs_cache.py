@@ -194,3 +194,12 @@ def test_heavy_batches_start_first_and_results_keep_their_order():
     assert order == [1, 3, 2, 0]
     produced = iter([f"outcome {i}" for i in order])
     assert list(_in_order(produced, order)) == ["outcome 0", "outcome 1", "outcome 2", "outcome 3"]
+
+
+@pytest.mark.parametrize("job", [Job(PAIR, "probe.idempotent", "linux-4.8", 4096, TraceSettings()),
+                                 Job(TRACE, "probe.idempotent", "linux-4.8", 4096, Settings(), 1),
+                                 Job(RECORD, "msix.table-protected", "linux-4.8", 4096, Settings())])
+def test_a_job_whose_settings_are_another_engines_view_is_refused(job):
+    from barcheck.run.jobs import execute
+    with pytest.raises(TypeError, match=f"a {job.engine} job carries"):
+        execute(job)

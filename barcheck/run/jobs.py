@@ -14,7 +14,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
+
+if TYPE_CHECKING:
+    from barcheck.engine.settings import EngineSettings
 
 
 PAIR, RECORD, TRACE, VMA, ROUND_TRIP, MEASURE = "pair", "record", "trace", "vma", "round-trip", "measure"
@@ -27,7 +30,8 @@ class Job:
     prop_id: str
     policy_name: str
     page_bytes: int
-    settings: Any
+    settings: EngineSettings
+    """The view of the run's `RunSettings` this job's engine reads."""
     devices: int = 0
     """Device slots of the structure, for trace and vma jobs."""
 
@@ -60,32 +64,62 @@ def _dispatch(job: Job) -> Outcome:
 
 def run_with_policy(job: Job, policy: Any) -> Outcome:
     """Run one job's engine on a policy object (the one `job.policy_name` names, or a stand-in for it)."""
-    if job.engine == PAIR:
-        from barcheck.engine.checker import check
-        from properties import get_property
-        return check(get_property(job.prop_id), policy, job.page_bytes, job.settings)
-    if job.engine == RECORD:
-        from barcheck.engine.recordcheck import check_record
-        from properties import RECORD_PROPERTIES
-        return check_record(RECORD_PROPERTIES[job.prop_id], policy, job.page_bytes, job.settings)
-    if job.engine == TRACE:
-        from barcheck.engine.tracecheck import check_trace
-        from model.system import standard_structure
-        from properties.trace import TRACE_PROPERTIES
-        return check_trace(TRACE_PROPERTIES[job.prop_id], policy, standard_structure(job.devices),
-                           job.page_bytes, job.settings)
-    if job.engine == VMA:
-        from barcheck.engine.vmacheck import check_vma
-        from model.vma import vma_structure
-        from properties.revoke import VMA_PROPERTIES
-        return check_vma(VMA_PROPERTIES[job.prop_id], policy, vma_structure(job.devices), job.page_bytes, job.settings)
-    if job.engine == ROUND_TRIP:
-        from barcheck.engine.pgoffcheck import check_round_trip
-        return check_round_trip(policy, job.page_bytes, job.settings)
-    if job.engine == MEASURE:
-        from barcheck.engine.msixmeasure import measure
-        return tuple(measure(policy, job.page_bytes, job.settings))
-    raise ValueError(f"unknown engine {job.engine!r}")
+    runner = _RUNNERS.get(job.engine)
+    if runner is None:
+        raise ValueError(f"unknown engine {job.engine!r}")
+    return runner(job, policy)
+
+
+_View = TypeVar("_View")
+
+
+def _view(job: Job, kind: type[_View]) -> _View:
+    """The job's settings, which must be the view its engine reads."""
+    if not isinstance(job.settings, kind):
+        raise TypeError(f"a {job.engine} job carries {type(job.settings).__name__}, not {kind.__name__}")
+    return job.settings
+
+
+def _pair(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.checker import Settings, check
+    from properties import get_property
+    return check(get_property(job.prop_id), policy, job.page_bytes, _view(job, Settings))
+
+
+def _record(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.recordcheck import RecordSettings, check_record
+    from properties import RECORD_PROPERTIES
+    return check_record(RECORD_PROPERTIES[job.prop_id], policy, job.page_bytes, _view(job, RecordSettings))
+
+
+def _trace(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.tracecheck import TraceSettings, check_trace
+    from model.system import standard_structure
+    from properties.trace import TRACE_PROPERTIES
+    return check_trace(TRACE_PROPERTIES[job.prop_id], policy, standard_structure(job.devices), job.page_bytes,
+                       _view(job, TraceSettings))
+
+
+def _mapping(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.vmacheck import VmaSettings, check_vma
+    from model.vma import vma_structure
+    from properties.revoke import VMA_PROPERTIES
+    return check_vma(VMA_PROPERTIES[job.prop_id], policy, vma_structure(job.devices), job.page_bytes,
+                     _view(job, VmaSettings))
+
+
+def _round_trip(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.pgoffcheck import RoundTripSettings, check_round_trip
+    return check_round_trip(policy, job.page_bytes, _view(job, RoundTripSettings))
+
+
+def _measure(job: Job, policy: Any) -> Outcome:
+    from barcheck.engine.msixmeasure import MeasureSettings, measure
+    return tuple(measure(policy, job.page_bytes, _view(job, MeasureSettings)))
+
+
+_RUNNERS: dict[str, Callable[[Job, Any], Outcome]] = {
+    PAIR: _pair, RECORD: _record, TRACE: _trace, VMA: _mapping, ROUND_TRIP: _round_trip, MEASURE: _measure}
 
 
 Progress = Callable[[int, int, Job, Outcome, bool], None]
