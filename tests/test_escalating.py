@@ -195,3 +195,49 @@ def test_minimal_core_is_unsat_and_every_name_in_it_is_needed(monkeypatch, trial
         for name in core:
             assert _sat([conditions[other] for other in core if other != name], query.ctx), (seed, name)
     assert checked >= 30
+
+
+def _bitwise_pull(session, variable, target, model):
+    """The reference order: one bit at a time, most significant first."""
+    value = lambda m: m.eval(variable, model_completion=True).as_long()  # noqa: E731
+    for bit in reversed(range(variable.size())):
+        want = (target >> bit) & 1
+        term = z3.Extract(bit, bit, variable)
+        if ((value(model) >> bit) & 1) != want and session.check(term == want) == z3.sat:
+            model = session.model()
+        session.add(term == ((value(model) >> bit) & 1))
+    return model
+
+
+def _pull_problem(seed: int, width: int) -> Session:
+    import random
+    rules = random.Random(seed)
+    session = Session(0, 400_000_000)
+    v, w = z3.BitVec("v", width, session.ctx), z3.BitVec("w", width, session.ctx)
+    top = 1 << width
+    for _ in range(rules.randint(1, 4)):
+        mask, bits = rules.randrange(top), rules.randrange(top)
+        session.add(z3.Or(v & mask != bits, w == rules.randrange(top)), z3.ULE(w, rules.randrange(top)))
+    session.add(z3.UGE(v, rules.randrange(top // 2)), z3.Or(v & 0x5 != 0x4, z3.ULT(w, rules.randrange(top))))
+    return session
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_pull_toward_gives_the_bit_by_bit_value_which_is_the_least_distance(seed):
+    import random
+    width = 8
+    target = random.Random(-seed).randrange(1 << width)
+    results = []
+    for pull in (pull_toward, _bitwise_pull):
+        session = _pull_problem(seed, width)
+        v = z3.BitVec("v", width, session.ctx)
+        if session.check() != z3.sat:
+            pytest.skip("these random rules are unsatisfiable")
+        model = pull(session, v, target, session.model())
+        assert session.check() == z3.sat
+        assert z3.is_true(model.eval(z3.And(*session.assertions()), model_completion=True))
+        results.append(model.eval(v, model_completion=True).as_long())
+    session = _pull_problem(seed, width)
+    v = z3.BitVec("v", width, session.ctx)
+    reachable = [x for x in range(1 << width) if session.check(v == x) == z3.sat]
+    assert results == [min(reachable, key=lambda x: x ^ target)] * 2

@@ -55,8 +55,8 @@ class Session:
         self._frames: list[list[Any]] = [[]]
         self._fresh_work = 0
         self._goals = 0
-        self.rebuilds = 0
         self._last_reason = ""
+        self.rebuilds = 0
         """How often a cancelled check made the session replace its incremental solver."""
 
     def add(self, *conditions: Any) -> None:
@@ -274,8 +274,14 @@ def new_fixedpoint(ctx: z3.Context, seed: int, timeout_ms: int = 0, rlimit: int 
 def pull_toward(solver: Any, variable: z3.BitVecRef, target: int, model: z3.ModelRef) -> z3.ModelRef:
     """Fix `variable` as close to `target` as the constraints allow, most significant bit first.
 
-    The result depends only on which constraint sets are satisfiable, not on the
-    models z3 returns; `model` is a witness before and after.
+    Each bit, from the top, takes the target's value when the constraints allow it with the bits
+    above fixed.  Rather than ask bit by bit, a run of bits is asked at once: where the model
+    already agrees nothing is asked, and at a bit where it does not, the longest run of target
+    bits from there that the constraints allow is found by binary search (every shorter run is
+    then allowed too, and the bit after it is forced the other way).  The result is the one the
+    bit-by-bit order gives, and depends only on which constraint sets are satisfiable, not on the
+    models z3 returns; `model` is a witness before and after, and every bit is fixed to its value
+    in a witness (so a check the budget leaves undecided can cost closeness, never consistency).
     """
     value = lambda m: m.eval(variable, model_completion=True).as_long()  # noqa: E731
     if value(model) != target and solver.check(variable == target) == z3.sat:
@@ -283,13 +289,45 @@ def pull_toward(solver: Any, variable: z3.BitVecRef, target: int, model: z3.Mode
     if value(model) == target:
         solver.add(variable == target)
         return model
-    for bit in reversed(range(variable.size())):
-        want = (target >> bit) & 1
-        term = z3.Extract(bit, bit, variable)
-        if ((value(model) >> bit) & 1) != want and solver.check(term == want) == z3.sat:
-            model = solver.model()
-        solver.add(term == ((value(model) >> bit) & 1))
+    high = variable.size() - 1
+    while high >= 0:
+        current = value(model)
+        differ = [bit for bit in range(high, -1, -1) if (current >> bit) & 1 != (target >> bit) & 1]
+        if not differ:
+            solver.add(_bits(variable, high, 0) == _field(current, high, 0))
+            break
+        first = differ[0]
+        if first < high:
+            solver.add(_bits(variable, high, first + 1) == _field(current, high, first + 1))
+        low, model = _longest_target_run(solver, variable, target, first, model)
+        if low <= first:
+            solver.add(_bits(variable, first, low) == _field(target, first, low))
+        if low > 0:
+            solver.add(_bits(variable, low - 1, low - 1) == (value(model) >> (low - 1)) & 1)
+        high = low - 2
     return model
+
+
+def _bits(variable: z3.BitVecRef, high: int, low: int) -> z3.BitVecRef:
+    return z3.Extract(high, low, variable)
+
+
+def _field(number: int, high: int, low: int) -> int:
+    return (number >> low) & ((1 << (high - low + 1)) - 1)
+
+
+def _longest_target_run(solver: Any, variable: z3.BitVecRef, target: int, first: int,
+                        model: z3.ModelRef) -> tuple[int, z3.ModelRef]:
+    """The least `low` such that bits first..low can all equal the target's (first + 1 when not even
+    bit `first` can), with a model that has them so (`model` itself when none)."""
+    allowed, refused = first + 1, -1
+    while allowed - refused > 1:
+        probe = (allowed + refused + 1) // 2 if allowed != first + 1 or refused != -1 else 0
+        if solver.check(_bits(variable, first, probe) == _field(target, first, probe)) == z3.sat:
+            allowed, model = probe, solver.model()
+        else:
+            refused = probe
+    return allowed, model
 
 
 def same_term(a, b) -> bool:

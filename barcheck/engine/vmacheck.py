@@ -154,6 +154,8 @@ class _VmaInstance:
         The trace's events are kept first.  Slots no event of the trace touches are made
         non-mmappable when that is possible, so the report shows only the BARs the trace needs.
         No BAR is left at physical address 0, where RAM or firmware sits on real machines.
+        Last, whatever else of the boot state the replay reads is pulled to a typical value, so
+        no field of the report is left to the model z3 happened to return.
         """
         pin_events(self.session, trace, model_now())
         s0, st, page_bytes = trace.states[0], self.st, self.problem.page_bytes
@@ -171,6 +173,7 @@ class _VmaInstance:
         for choice in trace.choices:
             yield Pull(choice.offset_pages, 0)
             yield Pull(choice.pages, 1)
+        yield from _typical_rest(s0)
 
     def replay(self, trace: Unrolling, model: Any, placement: str) -> VmaCounterexample:
         choices = [MmapChoice(*(model.eval(v, model_completion=True).as_long() for v in (c.offset_pages, c.pages)))
@@ -180,6 +183,22 @@ class _VmaInstance:
 
 
 MMIO_ANCHOR = 0xFE000000
+
+_PULLED_FIRST = frozenset({"page_shift", "index", "start", "size", "mmappable"})
+_TYPICALLY_ON = frozenset({"mem_on", "d0"})
+"""Memory decode enabled and full power: how a device is found at boot."""
+
+
+def _typical_rest(s0: VmaState) -> Iterator[Preference]:
+    """Every boot-state field the plan has not pulled: flags to their typical value, words to 0."""
+    for f in dataclasses.fields(VmaState):
+        if f.name in _PULLED_FIRST:
+            continue
+        for term in getattr(s0, f.name):
+            if z3.is_bool(term):
+                yield Prefer(term if f.name in _TYPICALLY_ON else z3.Not(term))
+            else:
+                yield Pull(term, 0)
 
 
 def _slots_used(st: VmaStructure, trace: Unrolling, model: Any) -> set[int]:
