@@ -215,14 +215,14 @@ def test_list_rules() -> None:
 
 
 def test_worked_example_gives_the_documented_verdict() -> None:
-    """docs/user-policies.md: dummy.held-while-mapped is refuted by an open, reset, mmap trace."""
+    """docs/user-policies.md: dummy.held-while-mapped is refuted by an open, mmap, reset trace."""
     code, out, err = run_cli("prove", "--policy", WORKED, "--mode", "trace", "--property",
                              "dummy.held-while-mapped", "--page-size", "4K", "--format", "json", "--no-timings")
     assert code == 1, err
     doc = json.loads(out)
     (result,) = doc["results"]
     assert (result["policy"], result["verdict"]) == ("release-dummy-on-reset", "counterexample")
-    assert [step["text"].split()[0] for step in result["trace"]["steps"]] == ["open", "reset", "mmap"]
+    assert [step["text"].split()[0] for step in result["trace"]["steps"]] == ["open", "mmap", "reset"]
     assert doc["meta"]["policy_files"][0]["path"] == str(WORKED)
     assert result["source"]["line"] == 22 and result["source"]["path"].endswith("release_dummy_on_reset.py")
     assert any("user policy from" in note and "at any position among the parent's children" in note

@@ -85,6 +85,7 @@ class Query:
                 status = self._trial(kept, name, goal)
                 if status == Z3_UNSAT:
                     kept = self._core_of([other for other in kept if other != name])
+                    unsure = [other for other in unsure if other in kept]
                 elif status == Z3_UNKNOWN:
                     unsure.append(name)
         while unsure:

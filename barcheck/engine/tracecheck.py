@@ -140,7 +140,12 @@ class _TraceInstance:
         return f"{event.kind.value} {_target_name(self.st, event)}"
 
     def canonical_plan(self, trace: Unrolling, model_now: Callable[[], Any]) -> Iterator[Preference]:
-        """Pull the layout toward a typical 32-bit MMIO window so reports read like real machines."""
+        """Pull the layout toward a typical 32-bit MMIO window so reports read like real machines.
+
+        Then the events, step by step, toward the first in the system's event order, and each
+        step's placement choice toward 0: the trace is the least one the layout allows, not the
+        one z3's model happened to pick.
+        """
         initial, st, mask = trace.states[0], self.st, (1 << self.problem.settings.width) - 1
         for w, spec in enumerate(st.windows):
             first, last = _TYPICAL_WINDOWS[spec.bridge]
@@ -154,6 +159,10 @@ class _TraceInstance:
         for b in range(len(st.bars)):
             w = st.devices[st.device_of(b)].window
             yield Pull(initial.start[b], decode_value(model_now(), initial.window[w].first))
+        for selector, choice in zip(trace.selectors, trace.choices):
+            yield Pull(selector, 0)
+            for part in choice if isinstance(choice, tuple) else (choice,):
+                yield Pull(part, 0)
 
     def replay(self, trace: Unrolling, model: Any, placement: str) -> TraceCounterexample:
         initial = decode_state(model, trace.states[0])
