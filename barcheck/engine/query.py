@@ -79,7 +79,8 @@ class Query:
            first unsure name gets a full deletion trial.  Then step 2 again.
         z3's core.minimize is not used: on these queries it costs several times the whole search.
         """
-        kept, unsure = list(core), []
+        kept: list[str] = list(core)
+        unsure: list[str] = []
         for name in core:
             if name in kept:
                 status = self._trial(kept, name, goal)
