@@ -235,13 +235,10 @@ class Escalating:
         if result != UNKNOWN:
             self._model = session.model() if result == SAT else None
             return result
-        fresh = _new_solver(session.seed, session.rlimit, session.ctx)
-        fresh.add(*session.assertions(), *assumptions)
-        result = fresh.check()
-        session._fresh_work += _work_done(fresh)
+        result, model, _ = session.decide(*session.assertions(), *assumptions)
         if result == UNKNOWN:
             return self._incremental(*assumptions)
-        self._model = fresh.model() if result == SAT else None
+        self._model = model
         self.reason = ""
         return result
 
