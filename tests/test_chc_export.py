@@ -49,7 +49,7 @@ def no_leak():
 
 def test_the_text_declares_inv_over_every_state_variable_and_one_rule_per_event(no_leak):
     text = to_smtlib(no_leak)
-    leaves = state_leaves(TraceSolver(ONE_DEVICE, PAGE, 64, 0, 0).fresh_state("s"))
+    leaves = state_leaves(TraceSolver(ONE_DEVICE, (PAGE,), 64, 0, 0).fresh_state("s"))
     declared = re.search(r"\(declare-rel Inv \((.*)\)\)", text).group(1)
     assert declared.count("(_ BitVec 64)") + declared.split().count("Bool") == len(leaves)
     events = all_events(ONE_DEVICE, TraceSettings().events)

@@ -203,3 +203,11 @@ def test_a_job_whose_settings_are_another_engines_view_is_refused(job):
     from barcheck.run.jobs import execute
     with pytest.raises(TypeError, match=f"a {job.engine} job carries"):
         execute(job)
+
+
+def test_trace_jobs_of_one_page_family_share_a_worker():
+    settings = TraceSettings(page_family=(4096, 65536))
+    a = Job(TRACE, "probe.idempotent", "linux-4.8", 4096, settings, 3)
+    b = Job(TRACE, "probe.idempotent", "linux-4.8", 65536, settings, 3)
+    outside = Job(TRACE, "probe.idempotent", "linux-4.8", 16384, settings, 3)
+    assert a.group() == b.group() != outside.group()

@@ -50,10 +50,10 @@ class Counted:
         return {"property": self.property_id, "values": list(self.values)}
 
 
-def _transition(ops, limit: int, guarded: bool, x, event: Event) -> Step:
+def _transition(ops, limit: Any, guarded: bool, x, event: Event) -> Step:
     if event.kind is Kind.RESET:
         return Step(ops.true(), ops.const(0))
-    enabled = ops.ult(x, ops.const(limit)) if guarded else ops.true()
+    enabled = ops.ult(x, limit) if guarded else ops.true()
     return Step(enabled, ops.add(x, ops.const(1)))
 
 
@@ -62,11 +62,15 @@ class Counter:
 
     boot_contradiction = "the counter cannot boot"
 
-    def __init__(self, problem: CounterProblem) -> None:
+    def __init__(self, problem: CounterProblem, family: bool = False) -> None:
         self.problem = problem
         self.session = Session(0, problem.rlimit, z3.Context())
         self.ops = SymbolicOps(WIDTH_BITS, self.session.ctx)
         self.events = [Event(Kind.INC), Event(Kind.RESET)]
+        self.limit = self.ops.const(problem.limit)
+        if family:
+            self.limit = z3.BitVec("limit", WIDTH_BITS, self.session.ctx)
+            self.session.add(z3.Or(*(self.limit == value for value in problem.family)))
 
     def fresh_state(self, tag: str, constants: Any = None) -> Any:
         return z3.BitVec(f"{tag}.x", WIDTH_BITS, self.session.ctx)
@@ -82,17 +86,19 @@ class Counter:
         return [("boot.zero", start if self.problem.can_boot else self.ops.all_of(start, self.ops.false()))]
 
     def invariant(self, x) -> list:
-        return [("x.at-most-limit", self.ops.ule(x, self.ops.const(self.problem.limit)))]
+        return [("x.at-most-limit", self.ops.ule(x, self.limit))]
 
     def successors(self, x, choice, placement: str) -> list[Step]:
-        return [_transition(self.ops, self.problem.limit, self.problem.guarded, x, e) for e in self.events]
+        return [_transition(self.ops, self.limit, self.problem.guarded, x, e) for e in self.events]
 
     def link(self, selected, step: Step, after) -> Any:
         return z3.Implies(selected, z3.And(step.enabled, after == step.after))
 
     def state_props(self, x) -> list:
-        bound = self.problem.limit - 1 if self.problem.strict else self.problem.limit
-        return [("x.within-claim", self.ops.ule(x, self.ops.const(bound)))]
+        if self.problem.claim is not None:
+            return [("x.within-claim", self.ops.ule(x, self.ops.const(self.problem.claim)))]
+        bound = self.ops.sub(self.limit, self.ops.const(1)) if self.problem.strict else self.limit
+        return [("x.within-claim", self.ops.ule(x, bound))]
 
     def step_props(self, before, event, after) -> list:
         return []
@@ -101,7 +107,7 @@ class Counter:
         return False
 
     def antecedent(self, x) -> Any:
-        return self.ops.eq(x, self.ops.const(self.problem.limit))
+        return self.ops.eq(x, self.limit)
 
     def describe(self, event: Event) -> str:
         return f"{event.kind.value} c"
@@ -117,7 +123,8 @@ class Counter:
                 raise EncodingMismatch("replay: a step is not enabled")
             x = step.after
             values.append(x)
-        if x <= self.problem.limit - (1 if self.problem.strict else 0):
+        bound = self.problem.claim if self.problem.claim is not None else self.problem.limit - self.problem.strict
+        if x <= bound:
             raise EncodingMismatch("replay: the trace does not violate the claim")
         return Counted("counter.bounded", tuple(values))
 
@@ -129,6 +136,10 @@ class CounterProblem:
     can_boot: bool = True
     strict: bool = False
     """Claim x < limit, which the invariant x <= limit does not imply."""
+    claim: int | None = None
+    """Claim x <= claim instead, whatever the limit."""
+    family: tuple[int, ...] = ()
+    """Limits proved together, as the page sizes of a page family are."""
     method: str = INDUCTION
     depth: int = 6
     rlimit: int = 10_000_000
@@ -138,8 +149,14 @@ class CounterProblem:
     placement: str = "none"
     seed: int = 0
 
-    def open(self) -> Counter:
-        return Counter(self)
+    def open(self, family: bool = False) -> Counter:
+        return Counter(self, family)
+
+    def family_key(self) -> tuple | None:
+        if len(self.family) < 2 or self.limit not in self.family:
+            return None
+        return ("test-counter-family", self.family, self.guarded, self.can_boot, self.strict, self.claim,
+                self.rlimit)
 
     def has_antecedent(self) -> bool:
         return True
@@ -219,3 +236,35 @@ def test_safety_failing_on_contradictory_boot_assumptions_is_still_vacuous() -> 
     result = _check(strict=True, can_boot=False)
     assert result.verdict is Verdict.VACUOUS
     assert result.reason == "the counter cannot boot"
+
+
+def test_a_family_shares_one_proof_across_its_members() -> None:
+    procedure._INDUCTIVE.clear()
+    results = [_check(limit=limit, family=(2, 3)) for limit in (2, 3)]
+    assert [r.verdict for r in results] == [Verdict.PROVED, Verdict.PROVED]
+    shared = ("safety and init and step proved once for every page size of the run's page family, "
+              "over one symbolic page size")
+    assert all(shared in r.notes for r in results)
+    assert sorted(key[0] for key in procedure._INDUCTIVE) == ["safety", "test-counter-family"]
+    alone = _check(limit=3)
+    assert alone.verdict is Verdict.PROVED and shared not in alone.notes
+
+
+def test_a_family_whose_shared_proof_fails_asks_each_member_on_its_own() -> None:
+    """x <= 3 holds when the limit is 2 and fails when it is 9: the family's failed proof must neither
+    turn 3 into a counterexample nor 9 into a proof."""
+    procedure._INDUCTIVE.clear()
+    low, high = (_check(limit=limit, claim=3, family=(2, 9)) for limit in (2, 9))
+    assert low.verdict is Verdict.PROVED
+    assert [n for n in low.notes if "proved once" in n] == [
+        "init and step proved once for every page size of the run's page family, over one symbolic page size"]
+    assert high.verdict is Verdict.COUNTEREXAMPLE
+    assert high.trace.values == (0, 1, 2, 3, 4)
+    assert low.solver.work > _check(limit=2, claim=3).solver.work
+
+
+def test_a_member_outside_its_family_is_proved_on_its_own() -> None:
+    procedure._INDUCTIVE.clear()
+    result = _check(limit=3, claim=3, family=(2, 9))
+    assert result.verdict is Verdict.PROVED
+    assert not any("proved once" in note for note in result.notes)

@@ -42,6 +42,30 @@ def test_linux_48_isolation_is_proved_for_all_traces_at_large_pages(page):
     assert result.verdict is Verdict.PROVED, result.reason
 
 
+def test_a_page_family_gives_each_page_the_verdict_it_has_alone():
+    """One device keeps it quick: proved and counterexample checks under a family of two page sizes."""
+    one = standard_structure(1)
+    family = TraceSettings(page_family=(4096, 65536))
+    for prop_id, policy in (("isolation.window", "linux-4.8"), ("dummy.held-while-mapped", "linux-4.8")):
+        for page in (4096, 65536):
+            shared = check_trace(TRACE_PROPERTIES[prop_id], get_policy(policy), one, page, family)
+            alone = check_trace(TRACE_PROPERTIES[prop_id], get_policy(policy), one, page)
+            assert shared.verdict is alone.verdict is Verdict.PROVED, (prop_id, page)
+            assert any("proved once" in note for note in shared.notes)
+            assert shared.scope["page_family"] == [4096, 65536] and "page_family" not in alone.scope
+    broken = check_trace(TRACE_PROPERTIES["dummy.held-while-mapped"], ReleaseOnReset(), one, 65536, family)
+    assert broken.verdict is Verdict.COUNTEREXAMPLE
+    assert broken.trace.initial.page_bytes == 65536
+
+
+def test_a_family_page_size_is_one_of_the_family_and_nothing_else():
+    import z3
+    from barcheck.engine.unroll import TraceSolver
+    solver = TraceSolver(standard_structure(1), (4096, 65536), 64, 0, 0)
+    for page, expected in ((4096, z3.sat), (65536, z3.sat), (16384, z3.unsat), (0, z3.unsat)):
+        assert solver.check_with(solver.page == page)[0] == expected, page
+
+
 def test_v3_per_bar_fails_probe_idempotent_with_a_two_step_trace():
     result = check_trace(TRACE_PROPERTIES["probe.idempotent"], get_policy("v3-per-bar"), ST, 4096)
     assert result.verdict is Verdict.COUNTEREXAMPLE

@@ -263,6 +263,8 @@ def _prove_traces(args: argparse.Namespace, run: RunSettings, policies: list[Pol
             raise UsageError(f"--events {args.events!r}: no placement event for {', '.join(trace_ids)}")
         return []
     settings = run.trace()
+    if len(pages) > 1:
+        settings = dataclasses.replace(settings, page_family=tuple(sorted(set(pages))))
     return [Job(TRACE, i, policy.name, page, settings, args.devices or 3)
             for i in trace_ids for policy in policies for page in pages]
 

@@ -116,7 +116,7 @@ def export_trace(prop: TraceProperty, policy: Policy, st: Structure, page_bytes:
                  settings: TraceSettings | None = None) -> HornSystem:
     """The CHC system of one trace check (tracecheck.py's transition system and property clauses)."""
     settings = settings or TraceSettings()
-    ts = TraceSolver(st, page_bytes, settings.width, settings.seed, settings.rlimit)
+    ts = TraceSolver(st, (page_bytes,), settings.width, settings.seed, settings.rlimit)
     ops = ts.ops
     now = ts.fresh_state("s")
     then = ts.fresh_state("n", constants=now)

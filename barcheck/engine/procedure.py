@@ -40,8 +40,9 @@ def _conj(ops: Ops, clauses: Clauses) -> Any:
 
 _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
 """Init and step results per problem key (policy object, structure, page, settings, and the property
-when it strengthens the invariant).  Keyed by the policy object, not its name or class: two
-revisions of a user policy may share both."""
+when it strengthens the invariant), and per page-family key; safety results per property and
+page-family key.  Keyed by the policy object, not its name or class: two revisions of a user
+policy may share both."""
 
 
 @dataclass
@@ -95,16 +96,17 @@ class Procedure:
         from the invariant the verdict is the trace search's, whatever the step would say: the
         costly step queries are then skipped (only the boot layout is checked for vacuity).
         """
-        safety, self.work = _safety(self.problem)
+        safety, self.work, shared_safety = _safety_for(self.problem)
         if safety is not None and not safety.startswith("unknown:"):
             vacuous, work = _boot(self.problem)
             self.work += work
             return vacuous or safety
-        key = self.problem.inductive_key()
-        if key not in _INDUCTIVE:
-            _INDUCTIVE[key] = _inductive(self.problem)
-        failure, work = _INDUCTIVE[key]
+        failure, work, shared_step = _inductive_for(self.problem)
         self.work += work
+        shared = [name for name, flag in (("safety", shared_safety), ("init and step", shared_step)) if flag]
+        if shared:
+            self.notes.append(f"{' and '.join(shared)} proved once for every page size of the run's page "
+                              f"family, over one symbolic page size")
         return failure if failure is not None else safety
 
     def start(self, placement: str, layout: Callable[[Instance, Any], list] | None = None) -> Unrolling:
@@ -169,8 +171,47 @@ def refute_by_bmc(proc: Procedure, failure: str) -> Result:
     return proc.not_inductive(failure)
 
 
-def _setup(problem: Problem) -> tuple[Instance, Any]:
-    inst = problem.open()
+def _inductive_for(problem: Problem) -> tuple[str | None, int, bool]:
+    """Init and step for this problem's page size: from the proof shared by its page family when that
+    one holds, else from its own (memoised either way).
+
+    A family proof is the same queries over one symbolic page size that may be any size of the family,
+    so it holds for each of them.  When it does not hold, the failure it names may be another page
+    size's, so this page size is asked on its own and reports its own failure.
+    """
+    family = problem.family_key()
+    if family is not None:
+        if family not in _INDUCTIVE:
+            _INDUCTIVE[family] = _inductive(problem, family=True)
+        failure, work = _INDUCTIVE[family]
+        if failure is None:
+            return None, work, True
+    key = problem.inductive_key()
+    if key not in _INDUCTIVE:
+        _INDUCTIVE[key] = _inductive(problem)
+    failure, work = _INDUCTIVE[key]
+    if family is not None:
+        work += _INDUCTIVE[family][1]
+    return failure, work, False
+
+
+def _safety_for(problem: Problem) -> tuple[str | None, int, bool]:
+    """Safety for this problem's page size, from the page family's shared proof when that one holds."""
+    family = problem.family_key()
+    if family is None:
+        return (*_safety(problem), False)
+    key = ("safety", problem.prop_id, family)
+    if key not in _INDUCTIVE:
+        _INDUCTIVE[key] = _safety(problem, family=True)
+    failure, shared_work = _INDUCTIVE[key]
+    if failure is None:
+        return None, shared_work, True
+    failure, work = _safety(problem)
+    return failure, work + shared_work, False
+
+
+def _setup(problem: Problem, family: bool = False) -> tuple[Instance, Any]:
+    inst = problem.open(family)
     state = inst.fresh_state("s")
     inst.session.add(*(flag for _, flag in inst.constants(state)))
     return inst, state
@@ -196,8 +237,8 @@ def _boot(problem: Problem) -> tuple[str | None, int]:
     return failure, inst.session.work()
 
 
-def _inductive(problem: Problem) -> tuple[str | None, int]:
-    inst, state = _setup(problem)
+def _inductive(problem: Problem, family: bool = False) -> tuple[str | None, int]:
+    inst, state = _setup(problem, family)
     ops, session = inst.ops, inst.session
     boot = session.literal(_conj(ops, inst.boot(state)))
     failure = _boot_failure(inst, boot)
@@ -217,8 +258,8 @@ def _inductive(problem: Problem) -> tuple[str | None, int]:
     return failure or None, session.work()
 
 
-def _safety(problem: Problem) -> tuple[str | None, int]:
-    inst, state = _setup(problem)
+def _safety(problem: Problem, family: bool = False) -> tuple[str | None, int]:
+    inst, state = _setup(problem, family)
     session = inst.session
     holds = session.literal(_conj(inst.ops, inst.invariant(state)))
     failure = _first_failure(inst, [holds], inst.state_props(state), "safety")

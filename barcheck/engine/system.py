@@ -71,7 +71,11 @@ class Problem(Protocol):
     @property
     def rlimit(self) -> int: ...
 
-    def open(self) -> Instance: ...
+    def open(self, family: bool = False) -> Instance:
+        """A fresh instance; with `family`, its page size is symbolic and may be any of `family_key`'s."""
+    def family_key(self) -> tuple | None:
+        """The memo key of the init and step proof shared by several page sizes, or None when this
+        problem's page size is proved on its own."""
     def has_antecedent(self) -> bool: ...
     def witness_placement(self) -> str:
         """The placement a witness for the antecedent is searched with."""

@@ -43,6 +43,9 @@ class TraceSettings:
     method: str = "induction"
     placement: str = ANY_FREE
     events: tuple[EventKind, ...] = KERNEL_EVENTS
+    page_family: tuple[int, ...] = ()
+    """Page sizes checked together: a page size in it takes its init and step proof from one proof
+    over a symbolic page size that may be any of them (engine/procedure.py).  Empty: on its own."""
 
 
 def constant_assumptions(ops: Ops, st: Structure, state: State) -> Clauses:
@@ -96,10 +99,11 @@ class _TraceInstance:
 
     boot_contradiction = "the boot assumptions contradict each other"
 
-    def __init__(self, problem: _TraceProblem) -> None:
+    def __init__(self, problem: _TraceProblem, family: bool = False) -> None:
         s = problem.settings
         self.problem, self.prop, self.policy, self.st = problem, problem.prop, problem.policy, problem.st
-        self.solver = TraceSolver(problem.st, problem.page_bytes, s.width, s.seed, s.rlimit)
+        pages = s.page_family if family else (problem.page_bytes,)
+        self.solver = TraceSolver(problem.st, pages, s.width, s.seed, s.rlimit)
         self.session, self.ops = self.solver.session, self.solver.ops
         self.events = all_events(problem.st, s.events)
 
@@ -186,8 +190,8 @@ class _TraceProblem(ProblemFields):
     def placement(self) -> str:
         return self.settings.placement
 
-    def open(self) -> _TraceInstance:
-        return _TraceInstance(self)
+    def open(self, family: bool = False) -> _TraceInstance:
+        return _TraceInstance(self, family)
 
     def witness_placement(self) -> str:
         return FIRST_FIT
@@ -195,6 +199,12 @@ class _TraceProblem(ProblemFields):
     def inductive_key(self) -> tuple:
         """Init and step do not depend on the property: every trace property shares them."""
         return ("trace", self.policy, self.st, self.page_bytes, self.settings)
+
+    def family_key(self) -> tuple | None:
+        family = self.settings.page_family
+        if len(family) < 2 or self.page_bytes not in family:
+            return None
+        return ("trace-family", self.policy, self.st, self.settings)
 
     def scope(self) -> dict[str, Any]:
         s, st = self.settings, self.st
@@ -206,6 +216,7 @@ class _TraceProblem(ProblemFields):
             "placement": s.placement,
             "depth": s.depth,
             "quantified": self.quantified(f" over {len(st.devices)} device slots, all addresses and sizes symbolic"),
+            **({"page_family": list(s.page_family)} if self.family_key() is not None else {}),
         }
 
     def assumption_names(self) -> list[str]:

@@ -32,12 +32,17 @@ FIELD_DOMAIN = {
 class TraceSolver:
     """One session (z3 context and solver) for the unrolled transitions of one structure."""
 
-    def __init__(self, st: Structure, page_bytes: int, width: int, seed: int, rlimit: int) -> None:
+    def __init__(self, st: Structure, pages_bytes: Sequence[int], width: int, seed: int, rlimit: int) -> None:
+        """One page size is a constant; several make the page size a variable that may be any of them."""
         self.st, self.width = st, width
         self.ctx = z3.Context()
         self.ops = SymbolicOps(width, self.ctx)
-        self.page = z3.BitVecVal(page_bytes, width, self.ctx)
         self.session = Session(seed, rlimit, self.ctx)
+        if len(pages_bytes) == 1:
+            self.page = z3.BitVecVal(pages_bytes[0], width, self.ctx)
+        else:
+            self.page = z3.BitVec("page_bytes", width, self.ctx)
+            self.session.add(z3.Or(*(self.page == page for page in pages_bytes)))
 
     def fresh_state(self, tag: str, constants: State | None = None) -> State:
         """A state of fresh variables; structural constants (windows, fixed, sizes) may be shared."""

@@ -233,8 +233,13 @@ class _VmaProblem(ProblemFields):
         """BARs stay where they are: events have no placement to choose."""
         return "none"
 
-    def open(self) -> _VmaInstance:
+    def open(self, family: bool = False) -> _VmaInstance:
+        if family:
+            raise ValueError("mapping checks prove each page size on its own")
         return _VmaInstance(self)
+
+    def family_key(self) -> tuple | None:
+        return None
 
     def witness_placement(self) -> str:
         return self.placement

@@ -37,9 +37,12 @@ class Job:
 
     def group(self) -> tuple:
         """Jobs of one group run in one worker, in order: trace and vma checks of one policy,
-        structure and page share their (memoised) inductive step across properties."""
+        structure and page share their (memoised) inductive step across properties, and trace
+        checks across the page sizes of their page family too."""
         if self.engine in (TRACE, VMA):
-            return (self.engine, self.policy_name, self.page_bytes, self.devices, self.settings)
+            family = getattr(self.settings, "page_family", ())
+            pages = family if self.page_bytes in family else self.page_bytes
+            return (self.engine, self.policy_name, pages, self.devices, self.settings)
         return (self,)
 
 

@@ -52,7 +52,7 @@ def search_open_values(spec, layout: Layout, policy: Policy, page_bytes: int, mo
                        props: Sequence[TraceProperty], seed: int, rlimit: int):
     """(initial state, open values) of a violation; None when there is none; a reason when undecided."""
     st = layout.structure
-    ts = TraceSolver(st, page_bytes, 64, seed, rlimit)
+    ts = TraceSolver(st, (page_bytes,), 64, seed, rlimit)
     ops = ts.ops
     s0 = ts.fresh_state("s0")
     ts.add(*(flag for _, flag in constant_assumptions(ops, st, s0)))
