@@ -151,7 +151,7 @@ def test_explain_of_edited_trace_steps_prints_the_replayed_steps(tmp_path):
 
     code, out, _ = run("explain", "--format", "md", str(saved(tmp_path, VMA, edit)))
     assert code == 0 and "nothing happens" not in out and "fine" not in out.split("\n")[2]
-    assert "2. clear PCI_COMMAND_MEMORY of 0000:01:00.0" in out
+    assert "3. clear PCI_COMMAND_MEMORY of 0000:01:00.0" in out
 
 
 def test_explain_says_when_the_inputs_no_longer_violate(tmp_path):

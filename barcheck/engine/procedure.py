@@ -27,7 +27,7 @@ import z3
 
 from barcheck.engine.induction import Clauses, first_failure
 from barcheck.engine.session import SAT, UNKNOWN, UNSAT, Session, z3_version
-from barcheck.engine.system import BMC, INDUCTION, Instance, Preference, Problem, Pull, Unrolling
+from barcheck.engine.system import BMC, INDUCTION, Instance, Prefer, Preference, Problem, Pull, Together, Unrolling
 from barcheck.engine.verdict import EncodingMismatch, Result, SolverInfo, Verdict
 from model.ops import Ops
 
@@ -306,6 +306,8 @@ def canonicalise(session: Session, trace: Unrolling, model: z3.ModelRef) -> z3.M
 
 
 def _apply(session: Session, preference: Preference, model: z3.ModelRef) -> z3.ModelRef:
+    if isinstance(preference, Together):
+        return _apply_together(session, preference.parts, model)
     if isinstance(preference, Pull):
         return session.pull_toward(preference.term, preference.target, model)
     if session.check(preference.condition) == SAT:
@@ -314,7 +316,16 @@ def _apply(session: Session, preference: Preference, model: z3.ModelRef) -> z3.M
     return model
 
 
-def pin_events(session: Session, trace: Unrolling, model: z3.ModelRef) -> None:
-    """Keep the events the model selected: later preferences then cannot change the trace."""
-    for sel in trace.selectors:
-        session.add(sel == model.eval(sel, model_completion=True))
+def _apply_together(session: Session, parts: Sequence[Pull | Prefer], model: z3.ModelRef) -> z3.ModelRef:
+    if len(parts) == 1:
+        return _apply(session, parts[0], model)
+    if not parts:
+        return model
+    wanted = [part.term == part.target if isinstance(part, Pull) else part.condition for part in parts]
+    if session.check(*wanted) == SAT:
+        model = session.model()
+        session.add(*wanted)
+        return model
+    half = len(parts) // 2
+    model = _apply_together(session, parts[:half], model)
+    return _apply_together(session, parts[half:], model)

@@ -148,7 +148,18 @@ class Prefer:
     condition: Any
 
 
-Preference = Pull | Prefer
+@dataclass(frozen=True)
+class Together:
+    """Preferences asked at once, with the result of applying them one by one.
+
+    When all of them can hold together, each one would hold when applied in turn, so all are kept
+    with one query.  Otherwise each half is applied the same way, the first half first, down to
+    single preferences.  Either way the constraints kept are the one-by-one result."""
+
+    parts: tuple[Pull | Prefer, ...]
+
+
+Preference = Pull | Prefer | Together
 
 
 def _value(model: z3.ModelRef, term: Any) -> int:

@@ -12,8 +12,8 @@ from typing import Any
 
 import z3
 
-from barcheck.engine.procedure import Procedure, pin_events
-from barcheck.engine.system import BMC, ProblemFields, Prefer, Preference, Pull, Unrolling
+from barcheck.engine.procedure import Procedure
+from barcheck.engine.system import BMC, ProblemFields, Prefer, Preference, Pull, Together, Unrolling
 from barcheck.engine.session import DEFAULT_RLIMIT, DEFAULT_SEED, Session
 from barcheck.engine.verdict import EncodingMismatch, Result
 from barcheck.engine.vmatrace import VmaCounterexample, VmaTraceStep
@@ -149,31 +149,31 @@ class _VmaInstance:
         return f"{event.kind.value} {target}"
 
     def canonical_plan(self, trace: Unrolling, model_now: Callable[[], Any]) -> Iterator[Preference]:
-        """Pull the BARs toward a typical MMIO layout and the mmaps toward one page at offset 0.
+        """Pull the BARs toward a typical MMIO layout, then the events, then the mmaps toward one page
+        at offset 0.
 
-        The trace's events are kept first.  Slots no event of the trace touches are made
-        non-mmappable when that is possible, so the report shows only the BARs the trace needs.
-        No BAR is left at physical address 0, where RAM or firmware sits on real machines.
-        Last, whatever else of the boot state the replay reads is pulled to a typical value, so
-        no field of the report is left to the model z3 happened to return.
+        No BAR is left at physical address 0, where RAM or firmware sits on real machines.  Each
+        step's event is pulled toward the first event in the system's order, so the trace is the
+        least one the layout allows.  Slots no event of the trace touches are then made
+        non-mmappable when that is possible, then the other slots too, so the report shows only the
+        BARs the trace needs as mmappable.  Last, whatever else of the boot state the replay reads
+        is pulled to a typical value, so no field of the report is left to the model z3 happened
+        to return.
         """
-        pin_events(self.session, trace, model_now())
         s0, st, page_bytes = trace.states[0], self.st, self.problem.page_bytes
         mask = (1 << self.problem.settings.width) - 1
+        slots = range(len(st.bar_device))
+        yield Together(tuple(Prefer(s0.start[b] != 0) for b in slots))
+        yield Together(tuple(Pull(s0.index[b], st.devices[st.device_of(b)].bars.index(b)) for b in slots))
+        yield Together(tuple(p for b in slots for p in (
+            Pull(s0.size[b], page_bytes), Pull(s0.start[b], (MMIO_ANCHOR + 2 * b * page_bytes) & mask))))
+        for selector in trace.selectors:
+            yield Pull(selector, 0)
         used = _slots_used(st, trace, model_now())
-        for b in range(len(st.bar_device)):
-            if b not in used:
-                yield Prefer(z3.Not(s0.mmappable[b]))
-            yield Prefer(s0.start[b] != 0)
-        for b in range(len(st.bar_device)):
-            yield Pull(s0.index[b], st.devices[st.device_of(b)].bars.index(b))
-        for b in range(len(st.bar_device)):
-            yield Pull(s0.size[b], page_bytes)
-            yield Pull(s0.start[b], (MMIO_ANCHOR + 2 * b * page_bytes) & mask)
-        for choice in trace.choices:
-            yield Pull(choice.offset_pages, 0)
-            yield Pull(choice.pages, 1)
-        yield from _typical_rest(s0)
+        yield Together(tuple(Prefer(z3.Not(s0.mmappable[b])) for b in slots if b not in used))
+        yield Together(tuple(Prefer(z3.Not(s0.mmappable[b])) for b in slots if b in used))
+        yield Together(tuple(p for c in trace.choices for p in (Pull(c.offset_pages, 0), Pull(c.pages, 1))))
+        yield Together(tuple(_typical_rest(s0)))
 
     def replay(self, trace: Unrolling, model: Any, placement: str) -> VmaCounterexample:
         choices = [MmapChoice(*(model.eval(v, model_completion=True).as_long() for v in (c.offset_pages, c.pages)))
@@ -189,7 +189,7 @@ _TYPICALLY_ON = frozenset({"mem_on", "d0"})
 """Memory decode enabled and full power: how a device is found at boot."""
 
 
-def _typical_rest(s0: VmaState) -> Iterator[Preference]:
+def _typical_rest(s0: VmaState) -> Iterator[Pull | Prefer]:
     """Every boot-state field the plan has not pulled: flags to their typical value, words to 0."""
     for f in dataclasses.fields(VmaState):
         if f.name in _PULLED_FIRST:
