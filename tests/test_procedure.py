@@ -83,6 +83,9 @@ class Counter:
 
     def boot(self, x) -> list:
         start = self.ops.eq(x, self.ops.const(0))
+        if self.problem.no_boot_at is not None:
+            stuck = self.ops.eq(self.limit, self.ops.const(self.problem.no_boot_at))
+            start = self.ops.all_of(start, self.ops.negate(stuck))
         return [("boot.zero", start if self.problem.can_boot else self.ops.all_of(start, self.ops.false()))]
 
     def invariant(self, x) -> list:
@@ -140,6 +143,8 @@ class CounterProblem:
     """Claim x <= claim instead, whatever the limit."""
     family: tuple[int, ...] = ()
     """Limits proved together, as the page sizes of a page family are."""
+    no_boot_at: int | None = None
+    """A limit under which the counter cannot boot."""
     method: str = INDUCTION
     depth: int = 6
     rlimit: int = 10_000_000
@@ -156,7 +161,7 @@ class CounterProblem:
         if len(self.family) < 2 or self.limit not in self.family:
             return None
         return ("test-counter-family", self.family, self.guarded, self.can_boot, self.strict, self.claim,
-                self.rlimit)
+                self.no_boot_at, self.rlimit)
 
     def has_antecedent(self) -> bool:
         return True
@@ -245,7 +250,7 @@ def test_a_family_shares_one_proof_across_its_members() -> None:
     shared = ("safety and init and step proved once for every page size of the run's page family, "
               "over one symbolic page size")
     assert all(shared in r.notes for r in results)
-    assert sorted(key[0] for key in procedure._INDUCTIVE) == ["safety", "test-counter-family"]
+    assert sorted(key[0] for key in procedure._INDUCTIVE) == ["boot", "boot", "safety", "test-counter-family"]
     alone = _check(limit=3)
     assert alone.verdict is Verdict.PROVED and shared not in alone.notes
 
@@ -268,3 +273,12 @@ def test_a_member_outside_its_family_is_proved_on_its_own() -> None:
     result = _check(limit=3, claim=3, family=(2, 9))
     assert result.verdict is Verdict.PROVED
     assert not any("proved once" in note for note in result.notes)
+
+
+def test_a_member_that_cannot_boot_is_vacuous_though_its_family_is_proved():
+    """The family's proof holds because the other member boots; this one must still say it cannot."""
+    procedure._INDUCTIVE.clear()
+    booting, stuck = (_check(limit=limit, family=(2, 3), no_boot_at=3) for limit in (2, 3))
+    assert booting.verdict is Verdict.PROVED
+    assert stuck.verdict is Verdict.VACUOUS and stuck.reason == "the counter cannot boot"
+    assert not any("proved once" in note for note in stuck.notes)

@@ -41,8 +41,8 @@ def _conj(ops: Ops, clauses: Clauses) -> Any:
 _INDUCTIVE: dict[tuple, tuple[str | None, int]] = {}
 """Init and step results per problem key (policy object, structure, page, settings, and the property
 when it strengthens the invariant), and per page-family key; safety results per property and
-page-family key.  Keyed by the policy object, not its name or class: two revisions of a user
-policy may share both."""
+page-family key; boot results per problem key.  Keyed by the policy object, not its name or
+class: two revisions of a user policy may share both."""
 
 
 @dataclass
@@ -104,7 +104,7 @@ class Procedure:
         failure, work, shared_step = _inductive_for(self.problem)
         self.work += work
         shared = [name for name, flag in (("safety", shared_safety), ("init and step", shared_step)) if flag]
-        if shared:
+        if shared and failure is None:
             self.notes.append(f"{' and '.join(shared)} proved once for every page size of the run's page "
                               f"family, over one symbolic page size")
         return failure if failure is not None else safety
@@ -185,7 +185,8 @@ def _inductive_for(problem: Problem) -> tuple[str | None, int, bool]:
             _INDUCTIVE[family] = _inductive(problem, family=True)
         failure, work = _INDUCTIVE[family]
         if failure is None:
-            return None, work, True
+            own_boot, boot_work = _own_boot(problem)
+            return own_boot, work + boot_work, own_boot is None
     key = problem.inductive_key()
     if key not in _INDUCTIVE:
         _INDUCTIVE[key] = _inductive(problem)
@@ -193,6 +194,14 @@ def _inductive_for(problem: Problem) -> tuple[str | None, int, bool]:
     if family is not None:
         work += _INDUCTIVE[family][1]
     return failure, work, False
+
+
+def _own_boot(problem: Problem) -> tuple[str | None, int]:
+    """Whether this page size has a boot state: a family's proof only shows that some size of it has."""
+    key = ("boot", problem.inductive_key())
+    if key not in _INDUCTIVE:
+        _INDUCTIVE[key] = _boot(problem)
+    return _INDUCTIVE[key]
 
 
 def _safety_for(problem: Problem) -> tuple[str | None, int, bool]:
