@@ -98,7 +98,7 @@ class Procedure:
         """
         safety, self.work, shared_safety = _safety_for(self.problem)
         if safety is not None and not safety.startswith("unknown:"):
-            vacuous, work = _boot(self.problem)
+            vacuous, work = _boot_for(self.problem)
             self.work += work
             return vacuous or safety
         failure, work, shared_step = _inductive_for(self.problem)
@@ -180,27 +180,24 @@ def _inductive_for(problem: Problem) -> tuple[str | None, int, bool]:
     size's, so this page size is asked on its own and reports its own failure.
     """
     family = problem.family_key()
+    shared_work = 0
     if family is not None:
-        if family not in _INDUCTIVE:
-            _INDUCTIVE[family] = _inductive(problem, family=True)
-        failure, work = _INDUCTIVE[family]
+        failure, shared_work = _memo(family, lambda: _inductive(problem, family=True))
         if failure is None:
-            own_boot, boot_work = _own_boot(problem)
-            return own_boot, work + boot_work, own_boot is None
-    key = problem.inductive_key()
-    if key not in _INDUCTIVE:
-        _INDUCTIVE[key] = _inductive(problem)
-    failure, work = _INDUCTIVE[key]
-    if family is not None:
-        work += _INDUCTIVE[family][1]
-    return failure, work, False
+            own_boot, boot_work = _boot_for(problem)
+            return own_boot, shared_work + boot_work, own_boot is None
+    failure, work = _memo(problem.inductive_key(), lambda: _inductive(problem))
+    return failure, work + shared_work, False
 
 
-def _own_boot(problem: Problem) -> tuple[str | None, int]:
-    """Whether this page size has a boot state: a family's proof only shows that some size of it has."""
-    key = ("boot", problem.inductive_key())
+def _boot_for(problem: Problem) -> tuple[str | None, int]:
+    """Whether this page size has a boot state (a family's proof only shows that some size of it has)."""
+    return _memo(("boot", problem.inductive_key()), lambda: _boot(problem))
+
+
+def _memo(key: tuple, compute: Callable[[], tuple[str | None, int]]) -> tuple[str | None, int]:
     if key not in _INDUCTIVE:
-        _INDUCTIVE[key] = _boot(problem)
+        _INDUCTIVE[key] = compute()
     return _INDUCTIVE[key]
 
 
@@ -209,10 +206,7 @@ def _safety_for(problem: Problem) -> tuple[str | None, int, bool]:
     family = problem.family_key()
     if family is None:
         return (*_safety(problem), False)
-    key = ("safety", problem.prop_id, family)
-    if key not in _INDUCTIVE:
-        _INDUCTIVE[key] = _safety(problem, family=True)
-    failure, shared_work = _INDUCTIVE[key]
+    failure, shared_work = _memo(("safety", problem.prop_id, family), lambda: _safety(problem, family=True))
     if failure is None:
         return None, shared_work, True
     failure, work = _safety(problem)
